@@ -1,0 +1,1 @@
+"""Waveform -> image frontends: STFT, frequency scales, magnitude compression, resize. Pure torch."""

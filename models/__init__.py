@@ -1,0 +1,1 @@
+"""Classifiers: a frontend followed by a timm backbone."""

@@ -1,0 +1,1 @@
+"""Reports: MLflow runs -> tidy table -> figures and report.html / report.md."""

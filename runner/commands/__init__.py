@@ -1,0 +1,1 @@
+"""One module per `specsweep` subcommand, each with `add_parser(subparsers)` and `command(args)`."""
