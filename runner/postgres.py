@@ -335,6 +335,7 @@ def temporary_server(port: int | None = None) -> Iterator[PostgresServer]:
     # Under the system temp dir, not pytest's tmp_path: that one is private to root (0700), and
     # the server runs as the postgres user.
     root = Path(tempfile.mkdtemp(prefix="specsweep-pg-"))
+    root.chmod(0o711)  # mkdtemp's 0700 would keep the postgres user out
     try:
         server = start(root / "pg", port=port or free_port())
         try:

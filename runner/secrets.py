@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 MASK = "***"
 
@@ -70,19 +70,20 @@ def mask_url(url: str | None) -> str | None:
         has_password = parts.password is not None
     except ValueError:
         return mask_text(url)
-    netloc = parts.netloc
+    masked = url
+    # Edit the original string rather than urlunsplit(), which rewrites e.g. sqlite:///x as sqlite:/x.
     if has_password:
-        userinfo, _, hostport = netloc.rpartition("@")
+        userinfo, _, hostport = parts.netloc.rpartition("@")
         user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
+        masked = masked.replace(parts.netloc, f"{user}:{MASK}@{hostport}", 1)
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if any(k.lower() in SECRET_QUERY_KEYS for k, _ in pairs):
         query = "&".join(
             f"{quote(k, safe='')}={MASK if k.lower() in SECRET_QUERY_KEYS else quote(v, safe='')}"
             for k, v in pairs
         )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        masked = masked.replace(f"?{parts.query}", f"?{query}", 1)
+    return masked
 
 
 def env_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
