@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SWEEP  ?= sweeps/demo.yaml
 
-.PHONY: install test test-slow lint format bench clean
+.PHONY: install test test-slow test-multinode lint format bench server clean
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
+# Multi-node tests with real servers (a private PostgreSQL, installed with apt when missing; an
+# MLflow server; two supervisors): CI runs them on their own.
+test-multinode: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow tests/test_multinode_servers.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -33,6 +38,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# A team MLflow tracking server on 127.0.0.1:5000 (see README, Multi-node); e.g.
+# make server SERVER_ARGS="--host 0.0.0.0 --port 5001"
+server: $(STAMP)
+	$(BIN)/specsweep server $(SERVER_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
