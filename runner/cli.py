@@ -1,7 +1,7 @@
 """The `specsweep` command line: one entry point, one module per subcommand in runner/commands/.
 
-    specsweep plan sweeps/merlin_part1.yaml
-    specsweep --help
+specsweep plan sweeps/merlin_part1.yaml
+specsweep --help
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sys
 from runner.errors import UserError
 
 # Each name is a module in runner/commands/ with `add_parser(subparsers)` and `command(args)`.
-SUBCOMMANDS = ("plan",)
+SUBCOMMANDS = ("plan", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
