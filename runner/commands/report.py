@@ -14,7 +14,7 @@ import argparse
 import re
 from pathlib import Path
 
-from runner.errors import ConfigError, UserError
+from runner.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -61,29 +61,11 @@ def target(sweep: Path | None, experiment: str | None, tracking_uri: str | None)
 
 
 def _from_sweep(path: Path) -> tuple[str, str]:
-    """The experiment name and tracking URI a sweep file uses, via the lead's validating loader
-    when it is available, else read from the YAML's `name` and `tracking` keys."""
-    try:
-        from runner.config import load_sweep
-    except ImportError:
-        load_sweep = None
-    if load_sweep is not None:
-        sweep = load_sweep(path)
-        return sweep.tracking.experiment or sweep.name, sweep.tracking.uri
-    import yaml
+    """The experiment name and tracking URI a sweep file uses (validated by `load_sweep`)."""
+    from runner.config import load_sweep
 
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such sweep file; check the path (ls sweeps/)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
-        raise ConfigError(f"{path}: name: missing; a sweep file starts with `name: <sweep name>`")
-    tracking = data.get("tracking") or {}
-    if not isinstance(tracking, dict):
-        raise ConfigError(f"{path}: tracking: expected a mapping with uri / experiment keys")
-    return tracking.get("experiment") or data["name"], tracking.get("uri") or DEFAULT_TRACKING_URI
+    sweep = load_sweep(path)
+    return sweep.tracking.experiment or sweep.name, sweep.tracking.uri
 
 
 def default_out_dir(experiment: str) -> Path:
