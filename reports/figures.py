@@ -26,6 +26,7 @@ from reports.labels import compact_text, key_name, sort_key, value_text
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 # Colour-blind-safe (Okabe–Ito), then matplotlib's tab10 for long lists.
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+MAX_LABELS = 24  # MAP-vs-time labels every point up to this many, then only the Pareto front
 DPI = 110  # figures are drawn and saved at this resolution
 
 SET_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
@@ -157,9 +158,12 @@ def map_vs_time(
         f"MAP vs training time: up and left is better\none point per configuration, {spread}",
         fontsize=12,
     )
-    # Labels last: their placement needs the final layout.
+    # Labels last: their placement needs the final layout. Past MAX_LABELS points the labels
+    # would bury the points, so only the Pareto front (the configurations worth naming) is labelled.
     for ax, eval_set in zip(axes, sets):
-        _label_points(ax, [c for c in configs if c.has(eval_set)], eval_set, label_keys, keys, per)
+        shown = [c for c in configs if c.has(eval_set)]
+        only = set(pareto_front(shown, eval_set)) if len(shown) > MAX_LABELS else None
+        _label_points(ax, shown, eval_set, label_keys, keys, per, only)
     return fig
 
 
@@ -186,10 +190,11 @@ def _point_label(key: str, value: Any, keys: Sequence[str]) -> str:
 _LABEL_BOX = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75}
 
 
-def _label_points(ax, configs, eval_set, label_keys, keys, per) -> None:
-    """Write the swept values that colour and marker do not show next to each point, each label
-    in the first spot around its point that overlaps no other label or point (the figure is laid
-    out first, so the overlap test sees final pixel positions)."""
+def _label_points(ax, configs, eval_set, label_keys, keys, per, only=None) -> None:
+    """Write the swept values that colour and marker do not show next to each point (or only
+    the points whose cfg_key is in `only`), each label in the first spot around its point that
+    overlaps no other label or point (the figure is laid out first, so the overlap test sees
+    final pixel positions)."""
     if not label_keys:
         return
     fig = ax.figure
@@ -203,6 +208,8 @@ def _label_points(ax, configs, eval_set, label_keys, keys, per) -> None:
     # Top to bottom, so clusters are labelled from the outside in.
     for i in sorted(range(len(configs)), key=lambda i: -xy[i][1]):
         c = configs[i]
+        if only is not None and c.cfg_key not in only:
+            continue
         text = " · ".join(_point_label(k, c.swept.get(k), keys) for k in label_keys)
         text = " · ".join(part for part in text.split(" · ") if part)
         if not text:
@@ -239,7 +246,7 @@ def _label_points(ax, configs, eval_set, label_keys, keys, per) -> None:
     ax.text(
         0.01,
         0.99,
-        f"point labels: {names}",
+        f"{'Pareto front labels' if only is not None else 'point labels'}: {names}",
         transform=ax.transAxes,
         fontsize=9,
         va="top",
@@ -259,6 +266,7 @@ def frontend_comparison(
     keys: Sequence[str],
     eval_sets: Sequence[str],
     key: str = "frontend.compression",
+    max_rows: int = 30,
 ) -> Figure | None:
     """MAP per frontend on each evaluation set side by side (the seed's test-vs-SWAMP figure):
     one row per configuration, sorted by MAP on the first set, a dot at the mean and ±1 std bars,
@@ -268,6 +276,8 @@ def frontend_comparison(
     sets = [s for s in eval_sets if any(c.has(s) for c in configs)]
     first = sets[0]
     rows = sorted(configs, key=lambda c: c.map_mean(first) if c.has(first) else -1.0)
+    shown = _best_of(len(rows), max_rows)
+    rows = rows[-max_rows:]
     colours = {v: _colour(i) for i, v in enumerate(_levels(configs, key))}
     others = [k for k in keys if k != key]
 
@@ -301,7 +311,7 @@ def frontend_comparison(
         labels.append(f"{label}  ({rest})" if rest else label)
     axes[0].set_yticks(range(len(rows)), labels)
     axes[0].set_ylabel(key_name(key, keys))
-    fig.suptitle(f"MAP per frontend ({key_name(key, keys)}), best at the top", fontsize=12)
+    fig.suptitle(f"MAP per frontend ({key_name(key, keys)}), best at the top{shown}", fontsize=12)
     return fig
 
 
@@ -326,7 +336,7 @@ def factor_effects(
                 row_of[ident] = len(rows)
                 rows.append(c)
 
-    fig = new_figure(4.6 * len(sets) + 3.8, 0.55 * len(rows) + 1.8)
+    fig = new_figure(max(10.0, 4.6 * len(sets) + 3.8), 0.55 * len(rows) + 2.0)
     axes = fig.subplots(1, len(sets), sharey=True, squeeze=False)[0]
     reversed_anywhere = False
     for ax, eval_set in zip(axes, sets):
@@ -408,17 +418,23 @@ def factor_effects(
     axes[0].set_yticks(range(len(rows)), labels, fontsize=9)
     axes[0].set_ylim(-0.6, len(rows) - 0.4)
     fig.suptitle(
-        "Factor effects: configurations that differ only in one factor, paired "
-        "(diamond = mean, bar = range)",
+        "Factor effects: pairs of configurations that differ in one factor only\n"
+        "diamond = mean difference, bar = range over the pairs",
         fontsize=12,
     )
     return fig
+
+
+def _best_of(n: int, max_rows: int) -> str:
+    """Title suffix when a ranked figure shows only the best `max_rows` of `n` rows."""
+    return f" (the best {max_rows} of {n})" if n > max_rows else ""
 
 
 def seed_noise(
     configs: Sequence[Configuration],
     eval_sets: Sequence[str],
     sigma: Mapping[str, float | None],
+    max_rows: int = 30,
 ) -> Figure | None:
     """Seed-to-seed spread: every finished seed's MAP per configuration (dots) and the mean
     (bar), best at the top; the shaded band spans one pooled std below the best mean, so a
@@ -429,6 +445,8 @@ def seed_noise(
         return None
     first = sets[0]
     rows = sorted((c for c in configs if c.has(first)), key=lambda c: c.map_mean(first))
+    shown = _best_of(len(rows), max_rows)
+    rows = rows[-max_rows:]
     fig = new_figure(4.2 * len(sets) + 3.8, 0.42 * len(rows) + 1.8)
     axes = fig.subplots(1, len(sets), sharey=True, squeeze=False)[0]
     for ax, eval_set in zip(axes, sets):
@@ -457,7 +475,9 @@ def seed_noise(
         ax.grid(axis="x", alpha=0.3)
         ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     axes[0].set_yticks(range(len(rows)), [c.label for c in rows], fontsize=9)
-    fig.suptitle("Seed noise: MAP of each seed per configuration, best at the top", fontsize=12)
+    fig.suptitle(
+        f"Seed noise: MAP of each seed per configuration, best at the top{shown}", fontsize=12
+    )
     return fig
 
 

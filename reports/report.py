@@ -29,6 +29,10 @@ from reports.document import Block, Bullets, Heading, Image, Paragraph, Table, t
 from reports.labels import config_label, sort_key
 from reports.table import SweepTable
 
+# Small-multiple figures (gallery, curves) show at most this many configurations, in grid order:
+# past that a panel per configuration is no longer readable.
+MAX_PANELS = 24
+
 FIGURE_FILES = {
     "map_vs_time": "map_vs_time.png",
     "frontends": "frontends.png",
@@ -80,8 +84,9 @@ def _figures(table, configs, sets, sigma, comps) -> dict[str, Figure | None]:
     labels = {t.cfg_key: config_label(t.swept, keys) for t in table.trials}
     # Gallery and curves show every configuration that has something to show, finished or not.
     previews = [(labels[k], table.previews[k]) for k in _grid_order(table) if k in table.previews]
+    previews = previews[:MAX_PANELS]
     curves = []
-    for k in _grid_order(table):
+    for k in _grid_order(table)[:MAX_PANELS]:
         trials = [t for t in table.trials if t.cfg_key == k]
         curves.append((labels[k], [(t.finished, t.curves) for t in trials]))
     return {
@@ -101,6 +106,10 @@ def _grid_order(table: SweepTable) -> list[str]:
     return sorted(
         first, key=lambda k: tuple(sort_key(first[k].swept.get(x)) for x in table.swept_keys)
     )
+
+
+def _capped(n: int) -> str:
+    return f" Showing the first {MAX_PANELS} of {n} configurations." if n > MAX_PANELS else ""
 
 
 def duration_text(seconds: float) -> str:
@@ -330,7 +339,8 @@ def _blocks(table, configs, sets, sigma, comps, drawn: set[str], now: dt.datetim
                 FIGURE_FILES["gallery"],
                 "The same clip through every configuration's frontend",
                 "The first evaluation clip, as each configuration's frontend turns it into the "
-                "image the network sees (each trial's preview.npy artifact).",
+                "image the network sees (each trial's preview.npy artifact)."
+                + _capped(len(table.previews)),
             )
         )
     else:
@@ -341,7 +351,8 @@ def _blocks(table, configs, sets, sigma, comps, drawn: set[str], now: dt.datetim
             Image(
                 FIGURE_FILES["training_curves"],
                 "Validation MAP per epoch for each configuration",
-                "One panel per configuration; thin lines are seeds, thick lines their mean.",
+                "One panel per configuration; thin lines are seeds, thick lines their mean."
+                + _capped(len({t.cfg_key for t in table.trials})),
             )
         )
     else:

@@ -87,8 +87,9 @@ def _check_local_store(tracking_uri: str) -> None:
 
 
 def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return (text[0] if text else type(err).__name__)[:300]
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else type(err).__name__
+    return text if len(text) <= 240 else text[:240] + "…"
 
 
 def find_experiment(client: MlflowClient, name: str):

@@ -445,6 +445,25 @@ def test_single_seed_single_set_has_no_error_bars_and_no_noise_section(store, tm
     assert "one seed, no error bars" in fig.texts[0].get_text()
 
 
+def test_a_server_that_never_answers_fails_in_seconds(tmp_path, capsys, monkeypatch):
+    """A socket that accepts connections and never replies: MLflow's defaults (120 s timeout,
+    7 retries with backoff) would hang for many minutes; the report gives up after one timeout."""
+    import socket
+    import time
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        uri = f"http://127.0.0.1:{server.getsockname()[1]}"
+        start = time.monotonic()
+        code = main(["report", "--experiment", "x", "--tracking-uri", uri])
+        elapsed = time.monotonic() - start
+    assert code == 2 and elapsed < 30
+    assert "does not answer" in capsys.readouterr().err
+
+
 def test_report_from_a_sweep_file(store, tmp_path):
     sweep = tmp_path / "partial.yaml"
     sweep.write_text(f"name: p-sweep\ntracking:\n  uri: {store['uri']}\n  experiment: partial\n")
