@@ -497,8 +497,11 @@ def gallery(previews: Sequence[tuple[str, np.ndarray]], ncols: int = 4) -> Figur
         if image.ndim == 2:
             image = image[None]
         channels, height, width = image.shape
+        # A single compression repeated to fill an RGB backbone's channels: show it once.
+        repeated = channels > 1 and all(np.array_equal(image[0], c) for c in image[1:])
+        shown = image[:1] if repeated else image
         ax.imshow(
-            _stack_channels(image),
+            _stack_channels(shown),
             origin="lower",
             aspect="auto",
             cmap="magma",
@@ -507,6 +510,10 @@ def gallery(previews: Sequence[tuple[str, np.ndarray]], ncols: int = 4) -> Figur
         ax.set_xticks([])
         ax.set_yticks([])
         shape = f"{channels}×{height}×{width}" if channels > 1 else f"{height}×{width}"
+        if repeated:
+            shape += ", one channel repeated"
+        elif channels > 1:
+            shape += ", channels top to bottom"
         ax.set_title(textwrap.fill(label, 36) + f"\n[{shape}]", fontsize=8)
     fig.suptitle(
         "Spectrogram gallery: the same evaluation clip through each configuration's frontend "

@@ -190,6 +190,10 @@ def test_figures_have_one_panel_per_evaluation_set_and_skip_what_does_not_apply(
     assert figures.frontend_comparison(configs, KEYS, ("test",)) is None
     assert figures.seed_noise(configs, ("test",), {"test": None}) is None
     assert figures.gallery([]) is None
+    image = np.random.default_rng(0).random((16, 40), dtype=np.float32)
+    fig = figures.gallery([("rgb", np.stack([image] * 3)), ("mix", np.stack([image, 1 - image]))])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "one channel repeated" in titles[0] and "channels top to bottom" in titles[1]
     keys = ("frontend.compression",)
     rows = [((c,), 0, {"test": m}, 60.0) for c, m in (("db", 0.7), ("pcen", 0.72), ("exp", 0.69))]
     configs = summarise(table_of(rows, keys))
