@@ -227,3 +227,29 @@ def test_write_report_on_a_table_without_mlflow(tmp_path):
     assert "Not estimated" in md and "Not drawn: no run logged a val_map metric yet." in md
     with pytest.raises(ValueError, match="no trials"):
         write_report(SweepTable("e", KEYS, ("test",), ()), tmp_path)
+
+
+def test_a_sweep_with_nothing_finished_yet_still_reports(tmp_path):
+    from reports import write_report
+
+    running = [
+        Trial(
+            f"r{i}",
+            f"t{i}",
+            f"k{i}",
+            0,
+            "running",
+            {KEYS[0]: 256, KEYS[1]: s},
+            curves={"test": ((1, 0.3), (2, 0.4))},
+        )
+        for i, s in enumerate(("mel", "linear"))
+    ]
+    files = write_report(SweepTable("early", KEYS, ("test",), tuple(running)), tmp_path)
+    assert sorted(p.name for p in files) == [
+        "report.html",
+        "report.md",
+        "table.csv",
+        "training_curves.png",
+    ]
+    md = (tmp_path / "report.md").read_text()
+    assert "No trial has finished yet" in md and "2 running" in md
