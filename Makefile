@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SWEEP  ?= sweeps/demo.yaml
 
-.PHONY: install test test-slow test-multinode lint format bench server clean
+.PHONY: install test test-slow test-multinode lint format bench report server clean
 
 install: $(STAMP)
 
@@ -38,6 +38,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The sweep's report from its MLflow runs: reports/out/<experiment>/report.html, also logged to
+# the sweep's summary run in MLflow. `make report SWEEP=sweeps/merlin_part1.yaml` for another sweep.
+report: $(STAMP)
+	$(BIN)/specsweep report $(SWEEP)
 
 # A team MLflow tracking server on 127.0.0.1:5000 (see README, Multi-node); e.g.
 # make server SERVER_ARGS="--host 0.0.0.0 --port 5001"
