@@ -126,7 +126,8 @@ class SyntheticConfig:
         if self.n_train < self.n_species:
             raise ValueError(
                 f"n_train: {self.n_train} clips cannot hold one example of each of "
-                f"{self.n_species} species; use n_train >= {4 * self.n_species}"
+                f"{self.n_species} species; use n_train >= {self.n_species} (and a few times "
+                "that for a model to learn anything)"
             )
         if not (isinstance(self.max_species_per_clip, int) and 1 <= self.max_species_per_clip <= 3):
             raise ValueError(
