@@ -189,32 +189,29 @@ def _fit_to_files(
 
 
 def _assign_splits(cfg: DataConfig, segments: list[Segment], classes) -> dict[str, list[Segment]]:
-    """Named splits from the data, else the user's folds, else seeded stratified K-fold."""
+    """Named splits from the data, else the user's folds, else seeded stratified K-fold;
+    with folds, fold `kfold.fold` is the split `test` and the other folds are `train`."""
     splits: dict[str, list[Segment]] = defaultdict(list)
     if any(s.split is not None for s in segments):
         for s in segments:
             splits[s.split or ""].append(s)
         return splits
     if any(s.fold is not None for s in segments):
-        fold_of = {s.path: s.fold for s in segments}
+        fold_of = {id(s): s.fold for s in segments}
     else:
-        groups = sorted({s.path for s in segments})
+        groups = sorted({s.path for s in segments})  # a recording is never cut across folds
         index = {p: g for g, p in enumerate(groups)}
         col = {c: j for j, c in enumerate(classes)}
-        counts = np.zeros((len(groups), len(classes)), dtype=np.int64)
+        counts = np.zeros((len(groups), len(classes)), dtype=np.int64)  # (groups, classes)
         sizes = np.zeros(len(groups), dtype=np.int64)
         for s in segments:
             sizes[index[s.path]] += 1
             for c in s.labels:
                 counts[index[s.path], col[c]] += 1
         folds = stratified_folds(counts, sizes, cfg.kfold.k, cfg.kfold.seed)
-        fold_of = {p: int(folds[index[p]]) for p in groups}
+        fold_of = {id(s): int(folds[index[s.path]]) for s in segments}
     for s in segments:
-        if s.fold is not None:
-            fold = s.fold
-        else:
-            fold = fold_of[s.path]
-        splits["test" if fold == cfg.kfold.fold else "train"].append(s)
+        splits["test" if fold_of[id(s)] == cfg.kfold.fold else "train"].append(s)
     return splits
 
 
