@@ -341,3 +341,27 @@ def test_raven_custom_species_column(tmp_path):
     )  # fmt: skip
     ds = load_dataset(cfg, SR, ("test",), seed=0)
     assert ds.classes == ("wiwr",)
+
+
+@pytest.mark.parametrize(
+    ("ext", "fmt", "subtype"), [("ogg", "OGG", "VORBIS"), ("mp3", "MP3", "MPEG_LAYER_III")]
+)
+def test_lossy_formats_decode_through_the_cache(tmp_path, ext, fmt, subtype):
+    import soundfile as sf
+
+    x = write_tone(tmp_path / "ref.wav", 1.0, sr=16000, freq_hz=1000)
+    sf.write(tmp_path / f"a.{ext}", x, 16000, format=fmt, subtype=subtype)
+    write_tone(tmp_path / "b.wav", 1.0)
+    m = write_csv(
+        tmp_path / "m.csv",
+        ["path", "labels", "split"],
+        [[f"a.{ext}", "a", "train"], ["b.wav", "b", "train"]],
+    )
+    ds = load_dataset(
+        manifest_cfg(tmp_path, m, clip_s=0.5), SR, ("train",), seed=0
+    )  # 16 kHz -> 8 kHz
+    window = ds.eval["train"][1][0].numpy()  # second window of a.<ext>: past any codec delay
+    spectrum = np.abs(np.fft.rfft(window * np.hanning(window.size)))
+    assert (
+        abs(np.argmax(spectrum) * SR / window.size - 1000) <= 2 and 0.3 < np.abs(window).max() < 0.7
+    )
