@@ -1,7 +1,7 @@
 """The `specsweep` command line: one entry point, one module per subcommand in runner/commands/.
 
-    specsweep plan sweeps/merlin_part1.yaml
-    specsweep --help
+specsweep plan sweeps/merlin_part1.yaml
+specsweep --help
 """
 
 from __future__ import annotations

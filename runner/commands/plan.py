@@ -1,0 +1,95 @@
+"""`specsweep plan SWEEP.yaml`: the expanded grid as a table (or JSON), without running anything.
+
+specsweep plan sweeps/merlin_part1.yaml
+specsweep plan sweeps/merlin_part1.yaml --json
+specsweep plan sweeps/merlin_part1.yaml --show w512-h128-mel-128x512
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import yaml
+
+from runner import _schema
+from runner.config import load_sweep
+from runner.grid import TrialSpec, expand, find
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "plan",
+        help="list the trials a sweep file expands to",
+        description="Validate a sweep file and list its configurations (name, swept values, cfg_key).",
+    )
+    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/merlin_part1.yaml")
+    out = parser.add_mutually_exclusive_group()
+    out.add_argument(
+        "--json", action="store_true", help="print the trials as JSON, one object each"
+    )
+    out.add_argument(
+        "--show", metavar="NAME", help="print one configuration's resolved config as YAML"
+    )
+    return parser
+
+
+def command(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.sweep)
+    specs = expand(sweep)
+    if args.show:
+        spec = find(specs, name=args.show)
+        print(yaml.safe_dump(spec.config.to_dict(), sort_keys=False), end="")
+        return 0
+    if args.json:
+        print(json.dumps([spec_record(s) for s in specs], indent=2))
+        return 0
+    print(format_table(specs))
+    n_configs = len({s.cfg_key for s in specs})
+    n_seeds = len(sweep.seeds)
+    print(
+        f"\n{sweep.name}: {n_configs} configurations x {n_seeds} seed{'s' if n_seeds != 1 else ''}"
+        f" = {len(specs)} trials"
+    )
+    return 0
+
+
+def spec_record(spec: TrialSpec) -> dict:
+    return {
+        "index": spec.index,
+        "config_index": spec.config_index,
+        "name": spec.name,
+        "cfg_key": spec.cfg_key,
+        "seed": spec.seed,
+        "swept": _schema.to_plain(spec.swept),
+    }
+
+
+def format_table(specs: list[TrialSpec]) -> str:
+    """One row per configuration: #, name, one column per swept key, cfg_key, seeds."""
+    configs: dict[str, list[TrialSpec]] = {}
+    for spec in specs:
+        configs.setdefault(spec.cfg_key, []).append(spec)
+    keys = list(specs[0].swept)
+    header = ["#", "name", *keys, "cfg_key", "seeds"]
+    rows = []
+    for group in configs.values():
+        first = group[0]
+        values = [_cell(first.swept[k]) for k in keys]
+        seeds = ",".join(str(s.seed) for s in group)
+        rows.append([str(first.config_index), first.name, *values, first.cfg_key, seeds])
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    value = _schema.to_plain(value)
+    if isinstance(value, list):
+        return (
+            "x".join(map(str, value))
+            if all(isinstance(v, int) for v in value)
+            else ",".join(map(str, value))
+        )
+    return "null" if value is None else str(value)
