@@ -100,8 +100,9 @@ class TrainConfig:
     epochs, batch_size
     lr, momentum, nesterov, weight_decay   SGD; weight decay skips biases and norm weights
                                            (1-d parameters), as timm does
-    milestones, lr_factor                  piecewise-constant decay: lr x lr_factor at the start
-                                           of each milestone epoch (1-based: 30 = the 30th epoch)
+    milestones, lr_factor                  piecewise-constant decay: lr x lr_factor once each
+                                           milestone's number of epochs is done (as torch's
+                                           MultiStepLR: [30] trains epochs 31.. at lr/10)
     warmup_epochs                          linear warm-up from lr/100 over this many epochs,
                                            per optimisation step (0 = off)
     grad_clip                              clip the gradient norm to this value (None = off)
