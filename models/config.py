@@ -1,10 +1,10 @@
 """ModelConfig: which timm backbone follows the frontend, and where its initial weights come from.
 
-    model:
-      name: resnet50            # any name `timm.list_models()` knows
-      pretrained: imagenet      # none | imagenet | path/to/weights.safetensors (or .pth)
-      drop_rate: 0.0
-      kwargs: {}                # passed to timm.create_model as they are
+model:
+  name: resnet50            # any name `timm.list_models()` knows
+  pretrained: imagenet      # none | imagenet | path/to/weights.safetensors (or .pth)
+  drop_rate: 0.0
+  kwargs: {}                # passed to timm.create_model as they are
 """
 
 from __future__ import annotations

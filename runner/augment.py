@@ -140,12 +140,16 @@ class Augmenter:
                 waveform, self._tensor(rng.integers(-max_shift, max_shift + 1, batch), torch.long)
             )
         if cfg.gain_db > 0:
-            waveform = apply_gain(waveform, self._tensor(rng.uniform(-cfg.gain_db, cfg.gain_db, batch)))
+            waveform = apply_gain(
+                waveform, self._tensor(rng.uniform(-cfg.gain_db, cfg.gain_db, batch))
+            )
         if cfg.background_prob > 0:
             apply = rng.random(batch) < cfg.background_prob
             snr = rng.uniform(*cfg.background_snr_db, batch)
             noise = colored_noise((batch, n), cfg.background_color, self.noise_gen, self.device)
-            waveform = add_noise(waveform, noise, self._tensor(snr), self._tensor(apply, torch.bool))
+            waveform = add_noise(
+                waveform, noise, self._tensor(snr), self._tensor(apply, torch.bool)
+            )
         if cfg.mixup_prob > 0 and batch > 1:
             apply = rng.random(batch) < cfg.mixup_prob
             lam = np.where(apply, rng.beta(cfg.mixup_alpha, cfg.mixup_alpha, batch), 1.0)

@@ -65,7 +65,9 @@ def micro_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(average_precision(np.ravel(scores), np.ravel(targets))[0])
 
 
-def max_per_file(values: np.ndarray, file_ids: np.ndarray, n_files: int | None = None) -> np.ndarray:
+def max_per_file(
+    values: np.ndarray, file_ids: np.ndarray, n_files: int | None = None
+) -> np.ndarray:
     """Max-aggregate window rows `(n_windows, n_classes)` into file rows `(n_files, n_classes)`.
 
     A file is as likely to hold a species as its most confident window (and, for targets, holds it

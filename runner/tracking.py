@@ -17,7 +17,9 @@ supervisor thread beside a trial, cannot log into each other's runs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import json
 import os
 import platform
@@ -95,7 +97,7 @@ def environment(device: str) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "hostname": platform.node(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "device": device,
@@ -109,17 +111,15 @@ def environment(device: str) -> dict[str, Any]:
         "git": _git_state(),
     }
     for name in ("torchvision", "optuna", "soundfile"):
-        try:
+        with contextlib.suppress(ImportError):
             env["versions"][name] = __import__(name).__version__
-        except ImportError:
-            pass
     if device.startswith("cuda"):
         env["cuda"] = torch.version.cuda
         env["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return env
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -201,6 +201,27 @@ def preview_figure(
 # --------------------------------------------------------------------------- the run
 
 
+@contextlib.contextmanager
+def store_lock(tracking_uri: str):
+    """Serialise first contact with a local SQLite store across processes.
+
+    MLflow creates a new SQLite store's tables on first use, and two trials starting together on
+    a fresh `mlflow.db` race to do so ("table ... already exists"). An flock on `<db>.lock` makes
+    the second wait until the first has built it. Other stores need no lock.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(tracking_uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{db}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
     """The id of experiment `name`, created if needed (safe when several trials start at once)."""
     experiment = client.get_experiment_by_name(name)
@@ -233,8 +254,9 @@ class TrialTracker:
         extra_tags: dict[str, Any] | None = None,
     ) -> TrialTracker:
         """Create the run with its tags and params (status RUNNING)."""
-        client = MlflowClient(tracking_uri)
-        experiment_id = get_or_create_experiment(client, experiment)
+        with store_lock(tracking_uri):
+            client = MlflowClient(tracking_uri)
+            experiment_id = get_or_create_experiment(client, experiment)
         tags = {
             "specsweep.kind": "trial",
             "sweep": spec.sweep,
@@ -287,7 +309,9 @@ class TrialTracker:
     def log_environment(self, device: str) -> None:
         self.log_text("env.json", json.dumps(environment(device), indent=2) + "\n")
 
-    def log_preview(self, images: np.ndarray, titles: list[str], suptitle: str | None = None) -> None:
+    def log_preview(
+        self, images: np.ndarray, titles: list[str], suptitle: str | None = None
+    ) -> None:
         """`preview.png` of a few clips and `preview.npy` = the first clip `(channels, H, W)`."""
         with tempfile.TemporaryDirectory() as tmp:
             png, npy = Path(tmp) / "preview.png", Path(tmp) / "preview.npy"

@@ -79,7 +79,9 @@ class AugmentConfig:
             )
         _fraction("mixup_prob", self.mixup_prob)
         if not self.mixup_alpha > 0:
-            raise ValueError(f"mixup_alpha: {self.mixup_alpha} must be > 0 (turn mixup off with mixup_prob: 0)")
+            raise ValueError(
+                f"mixup_alpha: {self.mixup_alpha} must be > 0 (turn mixup off with mixup_prob: 0)"
+            )
         for name in ("freq_masks", "time_masks"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: {getattr(self, name)} must be >= 0 (0 turns it off)")

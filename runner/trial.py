@@ -159,7 +159,10 @@ def failure_reason(err: BaseException) -> tuple[str, str]:
     if is_out_of_memory(err):
         return "FAILED", "oom"
     message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return "FAILED", f"error: {type(err).__name__}: {message}" if message else f"error: {type(err).__name__}"
+    return (
+        "FAILED",
+        f"error: {type(err).__name__}: {message}" if message else f"error: {type(err).__name__}",
+    )
 
 
 def is_out_of_memory(err: BaseException) -> bool:
@@ -214,7 +217,9 @@ class _Trial:
         self.tracker = tracker
         self.device = device
         self.tracking_uri = tracking_uri
-        self.checkpoint_dir = ckpt.checkpoint_dir(checkpoint_root, spec.sweep, spec.cfg_key, spec.seed)
+        self.checkpoint_dir = ckpt.checkpoint_dir(
+            checkpoint_root, spec.sweep, spec.cfg_key, spec.seed
+        )
         self.precision = Precision.for_device(self.cfg.train, device)
         self.epochs_done = 0
         self.resumed_from = 0
@@ -245,7 +250,9 @@ class _Trial:
             self.model.backbone.to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(self.model, cfg.train)
         # Compile the backbone only: state_dict and checkpoints keep the plain module's keys.
-        self.backbone = torch.compile(self.model.backbone) if cfg.train.compile else self.model.backbone
+        self.backbone = (
+            torch.compile(self.model.backbone) if cfg.train.compile else self.model.backbone
+        )
         eval_batch = cfg.eval.batch_size or 2 * cfg.train.batch_size
         self.eval_loaders = {
             name: eval_loader(dataset, eval_batch, num_workers=cfg.train.num_workers)
@@ -257,7 +264,9 @@ class _Trial:
             **{f"n_{name}": len(d) for name, d in self.data.eval.items()},
         })  # fmt: skip
         self.setup_time_s = time.perf_counter() - start
-        log.info("%s: set up in %.1f s (%s)", self.spec.name, self.setup_time_s, self.data.summary())
+        log.info(
+            "%s: set up in %.1f s (%s)", self.spec.name, self.setup_time_s, self.data.summary()
+        )
 
     def train_loader(self, epoch: int):
         """This epoch's shuffled loader. Order and crops are seeded by (seed, epoch), so an epoch
@@ -387,7 +396,8 @@ class _Trial:
 
         for name, r in results.items():
             self.tracker.log_text(
-                f"per_class_ap_{name}.csv", per_class_csv(self.data.classes, r.per_class_ap, r.n_positive)
+                f"per_class_ap_{name}.csv",
+                per_class_csv(self.data.classes, r.per_class_ap, r.n_positive),
             )
         self.log_preview()
         return metrics
@@ -406,7 +416,9 @@ class _Trial:
         for i, (_, target) in enumerate(items):
             labels = [c for c, t in zip(self.data.classes, target.tolist()) if t > 0.5]
             titles.append(f"{name} clip {i}: {', '.join(labels) or 'no label'}")
-        self.tracker.log_preview(images, titles, f"{self.spec.name}-s{self.spec.seed}: frontend output")
+        self.tracker.log_preview(
+            images, titles, f"{self.spec.name}-s{self.spec.seed}: frontend output"
+        )
 
     def result(self, status: str, reason: str | None, metrics: dict[str, float]) -> TrialResult:
         return TrialResult(

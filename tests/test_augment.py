@@ -53,7 +53,9 @@ def test_gain_and_noise_levels():
 
 def test_pink_noise_has_falling_spectrum():
     g = torch.Generator().manual_seed(0)
-    spectrum = torch.fft.rfft(colored_noise((16, 8192), 1.0, g, torch.device("cpu"))).abs().pow(2).mean(0)
+    spectrum = (
+        torch.fft.rfft(colored_noise((16, 8192), 1.0, g, torch.device("cpu"))).abs().pow(2).mean(0)
+    )
     low, high = spectrum[10:100].mean(), spectrum[1000:4000].mean()
     assert low > 10 * high  # 1/f: two decades of frequency -> about 25x in power
 
@@ -65,7 +67,9 @@ def test_mixup_union_and_blend_targets():
     mixed, union = mix(waveform, target, partner, lam, "union")
     assert torch.allclose(mixed[0], 0.7 * waveform[0] + 0.3 * waveform[1])
     assert torch.equal(union[0], torch.maximum(target[0], target[1]))
-    assert torch.equal(union[1], target[1]) and torch.equal(mixed[1], waveform[1])  # lam 1: untouched
+    assert torch.equal(union[1], target[1]) and torch.equal(
+        mixed[1], waveform[1]
+    )  # lam 1: untouched
     _, blend = mix(waveform, target, partner, lam, "blend")
     assert torch.allclose(blend[0], 0.7 * target[0] + 0.3 * target[1])
 

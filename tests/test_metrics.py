@@ -38,7 +38,9 @@ def test_ap_equals_sklearn_with_ties_and_empty_classes(seed):
     for j in np.flatnonzero(present):
         assert ap[j] == pytest.approx(sklearn_ap(targets[:, j], scores[:, j]), abs=1e-12)
     if present.any():
-        expected = np.mean([sklearn_ap(targets[:, j], scores[:, j]) for j in np.flatnonzero(present)])
+        expected = np.mean(
+            [sklearn_ap(targets[:, j], scores[:, j]) for j in np.flatnonzero(present)]
+        )
         assert mean_average_precision(scores, targets) == pytest.approx(expected, abs=1e-12)
         assert micro_average_precision(scores, targets) == pytest.approx(
             sklearn_ap(targets.ravel(), scores.ravel()), abs=1e-12

@@ -34,9 +34,11 @@ def test_any_timm_name_and_kwargs():
 
 
 def test_config_checks_name_weights_and_reserved_kwargs():
-    with pytest.raises(ValueError, match="name: 'resnet5' is not a timm model; did you mean 'resnet50'"):
+    with pytest.raises(
+        ValueError, match="name: 'resnet5' is not a timm model; did you mean 'resnet50'"
+    ):
         ModelConfig("resnet5")
-    with pytest.raises(ValueError, match="pretrained: 'weights.txt' is neither"):
+    with pytest.raises(ValueError, match=r"pretrained: 'weights\.txt' is neither"):
         ModelConfig(pretrained="weights.txt")
     with pytest.raises(ValueError, match="kwargs: 'in_chans' is set by specsweep"):
         ModelConfig(kwargs={"in_chans": 3})
@@ -57,7 +59,9 @@ def test_local_weights_load_with_channel_adaptation(tmp_path, donor, suffix):
         safetensors.torch.save_file(state, path)
     else:
         torch.save(state, path)
-    model = create_backbone(ModelConfig("test_resnet", pretrained=str(path)), in_chans=1, n_classes=4)
+    model = create_backbone(
+        ModelConfig("test_resnet", pretrained=str(path)), in_chans=1, n_classes=4
+    )
     loaded = model.state_dict()
     # The body is the donor's; the 3-channel stem is summed into 1 channel (timm's adapt_input_conv);
     # the 1000-class head is replaced by a fresh 4-class one.
@@ -66,7 +70,9 @@ def test_local_weights_load_with_channel_adaptation(tmp_path, donor, suffix):
     assert torch.allclose(loaded["conv1.0.weight"], state["conv1.0.weight"].sum(1, keepdim=True))
     assert loaded["fc.weight"].shape == (4, state["fc.weight"].shape[1])
     # And it stays 3 channels when the frontend gives 3.
-    model3 = create_backbone(ModelConfig("test_resnet", pretrained=str(path)), in_chans=3, n_classes=4)
+    model3 = create_backbone(
+        ModelConfig("test_resnet", pretrained=str(path)), in_chans=3, n_classes=4
+    )
     assert torch.equal(model3.state_dict()["conv1.0.weight"], state["conv1.0.weight"])
 
 
@@ -86,4 +92,7 @@ def test_imagenet_offline_is_an_error_that_says_how_to_use_a_local_file(tmp_path
     with pytest.raises(ValueError) as info:
         create_backbone(ModelConfig("test_resnet", pretrained="imagenet"), 1, 4)
     message = str(info.value)
-    assert "could not be downloaded" in message and "model.pretrained: path/to/test_resnet.safetensors" in message
+    assert (
+        "could not be downloaded" in message
+        and "model.pretrained: path/to/test_resnet.safetensors" in message
+    )

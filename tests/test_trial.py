@@ -60,9 +60,7 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("data")
 
 
-def tiny_spec(
-    tmp_path: Path, data_dir: Path, *, epochs=2, lr=0.1, index=0, n_train=64, every=1
-):
+def tiny_spec(tmp_path: Path, data_dir: Path, *, epochs=2, lr=0.1, index=0, n_train=64, every=1):
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY.format(data=data_dir, epochs=epochs, lr=lr, n_train=n_train, every=every))
     return expand(load_sweep(path))[index]
@@ -114,7 +112,12 @@ def test_trial_logs_a_complete_mlflow_run(tmp_path, data_dir):
 
     tags = run.data.tags
     assert tags["specsweep.kind"] == "trial"
-    assert (tags["sweep"], tags["cfg_key"], tags["seed"], tags["attempt"]) == ("tiny", spec.cfg_key, "0", "2")
+    assert (tags["sweep"], tags["cfg_key"], tags["seed"], tags["attempt"]) == (
+        "tiny",
+        spec.cfg_key,
+        "0",
+        "2",
+    )
     assert tags["optuna_trial"] == "7" and tags["trial_name"] == spec.name
     assert json.loads(tags["swept"]) == ["frontend.scale"]
     assert "reason" not in tags
@@ -140,7 +143,9 @@ def test_trial_logs_a_complete_mlflow_run(tmp_path, data_dir):
     for key in ("train_time_s", "eval_time_s", "samples_per_s", "peak_mem_mb"):
         assert metrics[key] > 0, key
     n_train = int(tags["n_train"])
-    assert metrics["samples_per_s"] == pytest.approx(2 * (n_train // 16 * 16) / metrics["train_time_s"])
+    assert metrics["samples_per_s"] == pytest.approx(
+        2 * (n_train // 16 * 16) / metrics["train_time_s"]
+    )
     history = client.get_metric_history(result.run_id, "val_map_test")
     assert [m.step for m in history] == [1, 2]
     assert [m.step for m in client.get_metric_history(result.run_id, "train_loss")] == [1, 2]
@@ -211,7 +216,9 @@ def test_exceptions_end_the_run_with_a_reason(tmp_path, data_dir, raise_, status
     def callback(epoch, metrics):
         raise raise_
 
-    result = run_trial(spec, tracking_uri=uri(tmp_path), epoch_callback=callback, device="cpu", threads=1)
+    result = run_trial(
+        spec, tracking_uri=uri(tmp_path), epoch_callback=callback, device="cpu", threads=1
+    )
     assert (result.status, result.reason, result.epochs_done) == (status, reason, 1)
     assert result.metrics == {}
     run = run_of(tmp_path, result.run_id)
@@ -233,7 +240,9 @@ def test_failure_reasons():
 def test_a_broken_dataset_still_leaves_a_failed_run(tmp_path, data_dir):
     path = tmp_path / "s.yaml"
     path.write_text(
-        TINY.format(data=data_dir, epochs=1, lr=0.1, n_train=64, every=1).replace("sets: [test, field]", "sets: [nope]")
+        TINY.format(data=data_dir, epochs=1, lr=0.1, n_train=64, every=1).replace(
+            "sets: [test, field]", "sets: [nope]"
+        )
     )
     spec = expand(load_sweep(path))[0]
     result = run_trial(spec, tracking_uri=uri(tmp_path), device="cpu", threads=1)
@@ -293,11 +302,13 @@ def test_a_dead_attempts_run_is_marked_interrupted_on_resume(tmp_path, data_dir)
         from runner.config import load_sweep
         from runner.grid import expand
         from runner.trial import run_trial
-        spec = expand(load_sweep({str(tmp_path / 'tiny.yaml')!r}))[0]
+        spec = expand(load_sweep({str(tmp_path / "tiny.yaml")!r}))[0]
         run_trial(spec, tracking_uri={uri(tmp_path)!r}, device="cpu", threads=1,
                   epoch_callback=lambda e, m: os._exit(9))
     """)
-    proc = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
+    )
     assert proc.returncode == 9, proc.stderr[-2000:]
     client = MlflowClient(uri(tmp_path))
     experiment = client.get_experiment_by_name("tiny").experiment_id

@@ -95,7 +95,9 @@ def command(args: argparse.Namespace) -> int:
             json.dump(dataclasses.asdict(result), f, indent=2)
     if result.finished:
         m = result.metrics
-        maps = "  ".join(f"{k} {v:.4f}" for k, v in m.items() if k.startswith(("map_", "file_map_")))
+        maps = "  ".join(
+            f"{k} {v:.4f}" for k, v in m.items() if k.startswith(("map_", "file_map_"))
+        )
         print(f"FINISHED  {maps}  train_time_s {m['train_time_s']:.1f}  "
               f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}")  # fmt: skip
         return 0
@@ -106,7 +108,9 @@ def command(args: argparse.Namespace) -> int:
 def format_epoch(epoch: int, epochs: int, metrics: dict[str, float]) -> str:
     """`epoch 3/8  loss 0.2859  val_map test 0.4362 field 0.2290  7.5 s  lr 0.1`"""
     val = " ".join(
-        f"{k.removeprefix('val_map_')} {v:.4f}" for k, v in metrics.items() if k.startswith("val_map_")
+        f"{k.removeprefix('val_map_')} {v:.4f}"
+        for k, v in metrics.items()
+        if k.startswith("val_map_")
     )
     return (
         f"epoch {epoch}/{epochs}  loss {metrics['train_loss']:.4f}"
