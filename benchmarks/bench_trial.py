@@ -38,8 +38,8 @@ from runner.augment import Augmenter
 from runner.config import load_sweep
 from runner.data import load_dataset, train_loader
 from runner.grid import expand
-from runner.training import Precision, make_optimizer, synchronize, train_one_epoch
 from runner.tracking import cpu_model
+from runner.training import Precision, make_optimizer, synchronize, train_one_epoch
 from runner.trial import configure_determinism, resolve_device
 
 
