@@ -6,13 +6,15 @@ the module class. Register a new one with the decorator; `create_*` builds it fr
     @register_compression("db")
     class Db(nn.Module):
         @classmethod
-        def from_config(cls, cfg: FrontendConfig, n_bands: int) -> "Db": ...
+        def from_config(cls, cfg, n_bands, dtype=torch.float32) -> "Db": ...
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+
+import torch
 
 if TYPE_CHECKING:
     from torch import nn
@@ -38,7 +40,7 @@ def _register(table: dict[str, Any], kind: str, name: str) -> Callable[[T], T]:
 def register_compression(name: str) -> Callable[[T], T]:
     """Class decorator: make a compression module available as `frontend.compression: <name>`.
 
-    The class needs `from_config(cfg, n_bands) -> nn.Module` whose forward maps
+    The class needs `from_config(cfg, n_bands, dtype=torch.float32) -> nn.Module` whose forward maps
     `(batch, n_bands, time)` to the same shape.
     """
     return _register(_COMPRESSIONS, "compression", name)
@@ -47,7 +49,7 @@ def register_compression(name: str) -> Callable[[T], T]:
 def register_scale(name: str) -> Callable[[T], T]:
     """Class decorator: make a frequency scale available as `frontend.scale: <name>`.
 
-    The class needs `from_config(cfg) -> nn.Module` mapping `(batch, n_fft // 2 + 1, time)` to
+    The class needs `from_config(cfg, dtype=torch.float32) -> nn.Module` mapping `(batch, n_fft // 2 + 1, time)` to
     `(batch, n_bands, time)`, and `count_empty(cfg, n_fft) -> int` (bands no FFT bin falls in).
     """
     return _register(_SCALES, "scale", name)
@@ -72,11 +74,15 @@ def get_scale(name: str) -> Any:
     return _lookup(_SCALES, "scale", name)
 
 
-def create_compression(name: str, cfg: FrontendConfig, n_bands: int) -> nn.Module:
-    """Build the compression registered as `name` for a spectrogram with `n_bands` bands."""
-    return _lookup(_COMPRESSIONS, "compression", name).from_config(cfg, n_bands)
+def create_compression(
+    name: str, cfg: FrontendConfig, n_bands: int, dtype: torch.dtype = torch.float32
+) -> nn.Module:
+    """Build the compression registered as `name` for a spectrogram with `n_bands` bands,
+    its parameters in `dtype` ."""
+    return _lookup(_COMPRESSIONS, "compression", name).from_config(cfg, n_bands, dtype=dtype)
 
 
-def create_scale(name: str, cfg: FrontendConfig) -> nn.Module:
-    """Build the frequency scale registered as `name`; `cfg` must be resolved (n_fft set)."""
-    return _lookup(_SCALES, "scale", name).from_config(cfg)
+def create_scale(name: str, cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """Build the frequency scale registered as `name`, its matrix in `dtype` ;
+    `cfg` must be resolved (n_fft set)."""
+    return _lookup(_SCALES, "scale", name).from_config(cfg, dtype=dtype)

@@ -22,15 +22,23 @@ if TYPE_CHECKING:
     from .config import FrontendConfig
 
 
+_UNIT_MARGIN = 2e-6  # keeps values stored as logits inside (0, 1) in float32
+
+
 def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
 def _store(
-    module: nn.Module, name: str, value: float, shape: tuple[int, int], learnable: bool
+    module: nn.Module,
+    name: str,
+    value: float,
+    shape: tuple[int, int],
+    learnable: bool,
+    dtype: torch.dtype,
 ) -> None:
     """Register `name` as a parameter (learnable) or a buffer, filled with `value`."""
-    tensor = torch.full(shape, value, dtype=torch.float32)
+    tensor = torch.full(shape, value, dtype=dtype)
     if learnable:
         module.register_parameter(name, nn.Parameter(tensor))
     else:
@@ -42,7 +50,9 @@ class NoCompression(nn.Module):
     """The (normalised) spectrogram itself."""
 
     @classmethod
-    def from_config(cls, cfg: FrontendConfig, n_bands: int) -> NoCompression:
+    def from_config(
+        cls, cfg: FrontendConfig, n_bands: int, dtype: torch.dtype = torch.float32
+    ) -> NoCompression:
         return cls()
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
@@ -58,7 +68,9 @@ class Db(nn.Module):
         self.floor = floor
 
     @classmethod
-    def from_config(cls, cfg: FrontendConfig, n_bands: int) -> Db:
+    def from_config(
+        cls, cfg: FrontendConfig, n_bands: int, dtype: torch.dtype = torch.float32
+    ) -> Db:
         return cls(cfg.db.floor)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
@@ -73,14 +85,19 @@ class ExpCompression(nn.Module):
     """`S ** (1 / (1 + e^a))` with `a` global `(1, 1)` or per band `(n_bands, 1)`."""
 
     def __init__(
-        self, n_bands: int, a: float = 0.0, per_band: bool = False, learnable: bool = True
+        self,
+        n_bands: int,
+        a: float = 0.0,
+        per_band: bool = False,
+        learnable: bool = True,
+        dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
-        _store(self, "a", a, (n_bands, 1) if per_band else (1, 1), learnable)
+        _store(self, "a", a, (n_bands, 1) if per_band else (1, 1), learnable, dtype)
 
     @classmethod
-    def from_config(cls, cfg: FrontendConfig, n_bands: int) -> ExpCompression:
-        return cls(n_bands, cfg.exp.a, cfg.exp.per_band, cfg.exp.learnable)
+    def from_config(cls, cfg: FrontendConfig, n_bands: int, dtype: torch.dtype = torch.float32):
+        return cls(n_bands, cfg.exp.a, cfg.exp.per_band, cfg.exp.learnable, dtype)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         return functional.exp_compress(spec, self.a)
@@ -108,6 +125,7 @@ class Pcen(nn.Module):
         per_band: bool = False,
         learnable: bool = True,
         init: str = "loop",
+        dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
         if init not in functional.PCEN_INITS:
@@ -116,38 +134,50 @@ class Pcen(nn.Module):
             )
         self.init = init
         shape = (n_bands, 1) if per_band else (1, 1)
-        _store(self, "smoothing_logit", _logit(smoothing), shape, learnable)
-        _store(self, "gain_logit", _logit(gain), shape, learnable)
-        _store(self, "bias_log", math.log(bias), shape, learnable)
-        _store(self, "power_logit", _logit(power), shape, learnable)
-        _store(self, "eps_log", math.log(eps), shape, learnable)
+        _store(self, "smoothing_logit", _logit(smoothing), shape, learnable, dtype)
+        _store(self, "gain_logit", _logit(gain), shape, learnable, dtype)
+        _store(self, "bias_log", math.log(bias), shape, learnable, dtype)
+        _store(self, "power_logit", _logit(power), shape, learnable, dtype)
+        _store(self, "eps_log", math.log(eps), shape, learnable, dtype)
 
     @classmethod
-    def from_config(cls, cfg: FrontendConfig, n_bands: int) -> Pcen:
+    def from_config(cls, cfg: FrontendConfig, n_bands: int, dtype: torch.dtype = torch.float32):
         p = cfg.pcen
         return cls(
-            n_bands, p.smoothing, p.gain, p.bias, p.power, p.eps, p.per_band, p.learnable, p.init
+            n_bands,
+            p.smoothing,
+            p.gain,
+            p.bias,
+            p.power,
+            p.eps,
+            p.per_band,
+            p.learnable,
+            p.init,
+            dtype,
         )
 
+    # The values, from the unconstrained storage. The clamps only bite at absurd raw values
+    # (|logit| > 13, log beyond [-40, 20]), where float32 would round sigmoid to exactly 0 or 1 and
+    # exp to 0 or inf; PCEN stays finite whatever an optimiser does.
     @property
     def smoothing(self) -> torch.Tensor:
-        return torch.sigmoid(self.smoothing_logit)
+        return torch.sigmoid(self.smoothing_logit).clamp(_UNIT_MARGIN, 1 - _UNIT_MARGIN)
 
     @property
     def gain(self) -> torch.Tensor:
-        return torch.sigmoid(self.gain_logit)
+        return torch.sigmoid(self.gain_logit).clamp(_UNIT_MARGIN, 1 - _UNIT_MARGIN)
 
     @property
     def bias(self) -> torch.Tensor:
-        return torch.exp(self.bias_log)
+        return torch.exp(self.bias_log.clamp(-40.0, 20.0))
 
     @property
     def power(self) -> torch.Tensor:
-        return torch.sigmoid(self.power_logit)
+        return torch.sigmoid(self.power_logit).clamp(_UNIT_MARGIN, 1 - _UNIT_MARGIN)
 
     @property
     def eps(self) -> torch.Tensor:
-        return torch.exp(self.eps_log)
+        return torch.exp(self.eps_log.clamp(-40.0, 20.0))
 
     def forward(self, energy: torch.Tensor) -> torch.Tensor:
         """`(batch, n_bands, time)` non-negative energies -> PCEN, same shape."""

@@ -67,6 +67,11 @@ class PcenConfig:
     learnable: bool = True
 
     def __post_init__(self) -> None:
+        if self.init not in functional.PCEN_INITS:
+            raise ValueError(
+                f"pcen.init: unknown init {self.init!r}; use one of {list(functional.PCEN_INITS)} "
+                "(loop: no edge artifact; librosa: reproduces it)"
+            )
         for name in ("smoothing", "gain", "power"):
             value = getattr(self, name)
             if not 0.0 < value < 1.0:

@@ -36,6 +36,7 @@ class Spectrogram(nn.Module):
         center: bool = True,
         pad_mode: str = "reflect",
         power: float = 2.0,
+        dtype: torch.dtype = torch.float32,
     ):
         super().__init__()
         if n_fft < win_length:
@@ -49,7 +50,7 @@ class Spectrogram(nn.Module):
             pad_mode,
             power,
         )
-        self.register_buffer("window", functional.make_window(window, win_length, torch.float32))
+        self.register_buffer("window", functional.make_window(window, win_length, dtype))
 
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         return functional.spectrogram(
@@ -72,12 +73,12 @@ class Spectrogram(nn.Module):
 class Frontend(nn.Module):
     """The configured waveform -> image pipeline; see the module docstring.
 
-    Computes in the dtype of its buffers: float32, or float64 after `.double()` (used by the tests
-    that compare against librosa). One STFT and one scale are shared by all channels; each distinct
+    Computes in `dtype`: float32, or float64 for the tests that compare against librosa (every
+    matrix and parameter is then built in float64, not upcast from float32). One STFT and one scale are shared by all channels; each distinct
     compression runs once even when its channel is repeated.
     """
 
-    def __init__(self, cfg: FrontendConfig):
+    def __init__(self, cfg: FrontendConfig, dtype: torch.dtype = torch.float32):
         super().__init__()
         cfg = cfg.resolved()
         self.cfg = cfg
@@ -89,12 +90,16 @@ class Frontend(nn.Module):
             cfg.center,
             cfg.pad_mode,
             cfg.power,
+            dtype,
         )
-        self.scale = create_scale(cfg.scale, cfg)
+        self.scale = create_scale(cfg.scale, cfg, dtype)
         self.n_bands = self.scale.n_bands
         names = cfg.channel_compressions
         self.compressions = nn.ModuleDict(
-            {name: create_compression(name, cfg, self.n_bands) for name in dict.fromkeys(names)}
+            {
+                name: create_compression(name, cfg, self.n_bands, dtype)
+                for name in dict.fromkeys(names)
+            }
         )
         self.channel_index = [list(self.compressions).index(name) for name in names]
 
@@ -169,6 +174,6 @@ class Frontend(nn.Module):
         return waveform
 
 
-def build_frontend(cfg: FrontendConfig) -> Frontend:
-    """The frontend module for `cfg` (resolved first: `n_fft` is filled in)."""
-    return Frontend(cfg)
+def build_frontend(cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> Frontend:
+    """The frontend module for `cfg` (resolved first: `n_fft` is filled in), computing in `dtype`."""
+    return Frontend(cfg, dtype)

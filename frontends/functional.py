@@ -63,7 +63,8 @@ def spectrogram(
     energy = torch.view_as_real(stft).square().sum(-1)  # |X|^2 without a sqrt: (B, F, T)
     if power == 2.0:
         return energy
-    return energy.pow(power / 2.0)
+    # x**p with p < 1 has an infinite slope at 0: a floor keeps waveform gradients finite.
+    return energy.clamp_min(torch.finfo(energy.dtype).tiny).pow(power / 2.0)
 
 
 def fft_frequencies(
@@ -263,13 +264,15 @@ def db(spec: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
     return torch.log(spec.clamp_min(floor))
 
 
-def exp_compress(spec: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+def exp_compress(spec: torch.Tensor, a: torch.Tensor, floor: float = 1e-12) -> torch.Tensor:
     """Schlüter's exponential compression `spec ** (1 / (1 + e^a))`.
 
     `a` is `()` / `(1, 1)` for one exponent or `(n_bands, 1)` for one per band; `spec` is
-    `(..., n_bands, time)`. torch's pow gives a zero gradient (not NaN) for the exponent at 0.
+    `(..., n_bands, time)`. Values below `floor` are raised to it first: `x ** w` (w < 1) has an
+    infinite slope at 0, which would turn the gradient of a silent bin into NaN. The floor
+    (-120 dB below a [0, 1]-normalised peak) changes nothing visible.
     """
-    return spec.pow(torch.sigmoid(-a))  # 1 / (1 + e^a) = sigmoid(-a)
+    return spec.clamp_min(floor).pow(torch.sigmoid(-a))  # 1 / (1 + e^a) = sigmoid(-a)
 
 
 PCEN_INITS = ("loop", "first_frame", "librosa")

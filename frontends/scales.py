@@ -46,7 +46,7 @@ class LinearScale(nn.Module):
         return int(inside[0]), int(inside[-1]) + 1
 
     @classmethod
-    def from_config(cls, cfg: FrontendConfig) -> LinearScale:
+    def from_config(cls, cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> LinearScale:
         return cls(cfg.sample_rate, cfg.n_fft, cfg.f_min, cfg.f_max)
 
     @staticmethod
@@ -75,7 +75,7 @@ class FilterBank(nn.Module):
 
     def __init__(self, weights: torch.Tensor):
         super().__init__()
-        self.register_buffer("weights", weights.to(torch.float32))  # (n_bands, n_freqs)
+        self.register_buffer("weights", weights)  # (n_bands, n_freqs)
         self.n_bands = weights.shape[0]
 
     @staticmethod
@@ -83,8 +83,9 @@ class FilterBank(nn.Module):
         raise NotImplementedError
 
     @classmethod
-    def from_config(cls, cfg: FrontendConfig) -> FilterBank:
-        return cls(cls.make_weights(cfg, cfg.n_fft))
+    def from_config(cls, cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> FilterBank:
+        # Built in float64 and rounded once, so a float64 frontend is exact (not float32 upcast).
+        return cls(cls.make_weights(cfg, cfg.n_fft).to(dtype))
 
     @classmethod
     def count_empty(cls, cfg: FrontendConfig, n_fft: int) -> int:
