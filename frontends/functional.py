@@ -60,7 +60,8 @@ def spectrogram(
         pad_mode=pad_mode,
         return_complex=True,
     )  # (B, n_fft // 2 + 1, T) complex
-    energy = torch.view_as_real(stft).square().sum(-1)  # |X|^2 without a sqrt: (B, F, T)
+    # |X|^2 = re^2 + im^2 without a sqrt; addcmul is ~2x faster on CPU than summing view_as_real.
+    energy = stft.real.square().addcmul_(stft.imag, stft.imag)  # (B, F, T)
     if power == 2.0:
         return energy
     # x**p with p < 1 has an infinite slope at 0: a floor keeps waveform gradients finite.
@@ -352,8 +353,9 @@ def normalize_min_max(x: torch.Tensor) -> torch.Tensor:
     (silence) becomes all zeros rather than 0/0."""
     lo = x.amin(dim=(-2, -1), keepdim=True)
     span = x.amax(dim=(-2, -1), keepdim=True) - lo
-    safe_span = torch.where(span > 0, span, torch.ones_like(span))
-    return (x - lo) / safe_span
+    scale = 1.0 / torch.where(span > 0, span, torch.ones_like(span))  # (..., 1, 1)
+    # Multiplying by the per-example reciprocal: a cheaper backward than a broadcast division.
+    return (x - lo) * scale
 
 
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
