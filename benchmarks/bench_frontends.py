@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_frontends.py            # both parts, a few minutes on 2 cores
     .venv/bin/python benchmarks/bench_frontends.py --device cuda --train-batch 64
 
-1. Throughput: a batch of 64 three-second clips at the seed's best setting (22050 Hz, window 512,
+1. Throughput (clips/s): a batch of 64 three-second clips at the seed's best setting (22050 Hz, window 512,
    hop 128, 128 mel bands, 128x512 image) through each compression, against librosa computing the
    same image one clip at a time (what a CPU data loader does today). librosa has no learnable
    parameters, so it runs exp and PCEN with the frontend's initial values.
@@ -82,44 +82,56 @@ def librosa_image(clip: np.ndarray, compression: str) -> np.ndarray:
     return np.asarray(Image.fromarray(spec).resize((512, 128), Image.Resampling.BILINEAR))
 
 
-def bench_librosa(clips: np.ndarray, compression: str, reps: int) -> float:
-    """Best of `reps` passes over `clips`, in clips/s (after a warm-up clip: numba compiles)."""
-    librosa_image(clips[0], compression)
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        for clip in clips:
-            librosa_image(clip, compression)
-        best = min(best, time.perf_counter() - start)
-    return len(clips) / best
+def librosa_pass(clips: np.ndarray, compression: str) -> None:
+    for clip in clips:
+        librosa_image(clip, compression)
 
 
 # ------------------------------------------------------------------------------- throughput
 
 
-def bench_throughput(device: torch.device, batch: int, reps: int) -> list[tuple[str, float, float]]:
+# librosa has no per-band or learnable variants: each row is compared with its base compression.
+LIBROSA_BASES = ("none", "db", "exp", "pcen")
+
+
+def bench_throughput(
+    device: torch.device, batch: int, reps: int, librosa_clips: int
+) -> dict[str, dict[str, float]]:
+    """Clips/s per variant: frontend forward (no grad), forward + backward (learnable ones), and
+    librosa one clip at a time. Every measurement is the best of `reps` passes, and the passes
+    run round-robin over all variants, so a burst of load from elsewhere hits all of them alike."""
     waveforms = (0.1 * torch.randn(batch, 3 * SR)).to(device)
-    rows = []
-    for name, cfg in VARIANTS.items():
-        frontend = build_frontend(cfg).to(device)
+    clips = waveforms[:librosa_clips].cpu().numpy()
+    frontends = {name: build_frontend(cfg).to(device) for name, cfg in VARIANTS.items()}
+
+    def forward(frontend):
         with torch.no_grad():
-            frontend(waveforms)  # warm-up (allocations, FFT plans)
-            forward = min(_timed(lambda f=frontend: f(waveforms), device) for _ in range(reps))
-        # Forward + backward: what training a learnable frontend costs on top of inference.
-        params = list(frontend.parameters())
-        train_seconds = float("nan")
-        if params:
-            frontend(waveforms).mean().backward()
-            train_seconds = min(
-                _timed(lambda f=frontend: f(waveforms).mean().backward(), device)
-                for _ in range(reps)
-            )
-        rows.append((name, batch / forward, batch / train_seconds))
-        print(
-            f"  {name:22s} {rows[-1][1]:8.0f} clips/s forward, {rows[-1][2]:8.0f} fwd+bwd",
-            flush=True,
-        )
-    return rows
+            frontend(waveforms)
+
+    def forward_backward(frontend):
+        frontend(waveforms).mean().backward()
+
+    jobs = {}  # (variant, kind) -> (callable, clips per call)
+    for name, frontend in frontends.items():
+        jobs[name, "forward"] = (lambda f=frontend: forward(f), batch)
+        if any(p.requires_grad for p in frontend.parameters()):
+            jobs[name, "fwd+bwd"] = (lambda f=frontend: forward_backward(f), batch)
+    for base in LIBROSA_BASES:
+        jobs[f"librosa {base}", "librosa"] = (lambda c=base: librosa_pass(clips, c), len(clips))
+    for fn, _ in jobs.values():  # warm-up: allocations, FFT plans, numba compilation
+        fn()
+    best = dict.fromkeys(jobs, float("inf"))
+    for _ in range(reps):
+        for key, (fn, _) in jobs.items():
+            best[key] = min(best[key], _timed(fn, device))
+    rates: dict[str, dict[str, float]] = {}
+    for (name, kind), seconds in best.items():
+        rates.setdefault(name, {})[kind] = jobs[name, kind][1] / seconds
+    for name in VARIANTS:
+        base = name.split()[0]
+        if base in LIBROSA_BASES:
+            rates[name]["librosa"] = rates[f"librosa {base}"]["librosa"]
+    return {name: rates[name] for name in VARIANTS}
 
 
 # ----------------------------------------------------------------------------- training step
@@ -166,9 +178,10 @@ def bench_training_step(
         if image.requires_grad:
             image.mean().backward()
 
-    for name in models:  # warm-up
-        step(name)
-        frontend_only(name)
+    for _ in range(3):  # warm-up: the first steps allocate and pick kernels (several x slower)
+        for name in models:
+            step(name)
+            frontend_only(name)
     times: dict[str, list[float]] = {name: [] for name in models}
     frontend_times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(reps):
@@ -185,36 +198,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch", type=int, default=64, help="clips per batch for throughput")
     parser.add_argument(
-        "--reps", type=int, default=3, help="timed repetitions per throughput variant"
+        "--reps", type=int, default=5, help="timed passes per throughput variant (best is kept)"
     )
     parser.add_argument(
-        "--librosa-clips", type=int, default=32, help="clips librosa computes per variant"
+        "--librosa-clips", type=int, default=16, help="clips librosa computes per pass"
     )
     parser.add_argument(
-        "--train-batch", type=int, default=4, help="batch size of the ResNet-50 steps"
+        "--train-batch", type=int, default=8, help="batch size of the ResNet-50 steps"
     )
-    parser.add_argument("--train-reps", type=int, default=10, help="interleaved steps per frontend")
+    parser.add_argument("--train-reps", type=int, default=12, help="interleaved steps per frontend")
     parser.add_argument("--skip-train", action="store_true")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
 
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"\n1. throughput, batch {args.batch} x 3 s, window 512 / hop 128 / 128 mel / 128x512")
-    rows = bench_throughput(device, args.batch, args.reps)
-    clips = 0.1 * np.random.default_rng(0).standard_normal((args.librosa_clips, 3 * SR)).astype(
-        np.float32
-    )
+    rates = bench_throughput(device, args.batch, args.reps, args.librosa_clips)
     print(
-        "\n| compression | frontend clips/s (forward) | frontend clips/s (fwd+bwd) | librosa per clip, clips/s | speed-up |"
+        "\n| compression | frontend, forward | frontend, forward + backward | librosa, one clip at a time | forward vs librosa |"
     )
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, forward, train in rows:
-        base = name.split()[0] if name.split()[0] in ("none", "db", "exp", "pcen") else None
-        ref = bench_librosa(clips, base, args.reps) if base else float("nan")
-        train_text = "-" if np.isnan(train) else f"{train:.0f}"
-        ref_text = "-" if np.isnan(ref) else f"{ref:.0f}"
-        speedup = "-" if np.isnan(ref) else f"{forward / ref:.1f}x"
-        print(f"| {name} | {forward:.0f} | {train_text} | {ref_text} | {speedup} |", flush=True)
+    for name, rate in rates.items():
+        cells = [f"{rate[k]:.0f}" if k in rate else "-" for k in ("forward", "fwd+bwd", "librosa")]
+        speedup = f"{rate['forward'] / rate['librosa']:.1f}x" if "librosa" in rate else "-"
+        print(f"| {name} | {' | '.join(cells)} | {speedup} |", flush=True)
 
     if not args.skip_train:
         print(

@@ -120,7 +120,10 @@ class FrontendConfig:
     image_size: tuple[int, int] | None = None  # (H, W); None keeps (bands, frames)
 
     def __post_init__(self) -> None:
-        # Python callers may pass lists where a sweep file gives tuples.
+        # Python callers may pass lists and dicts where the sweep loader gives tuples and configs.
+        for name, cls in (("db", DbConfig), ("exp", ExpConfig), ("pcen", PcenConfig)):
+            if isinstance(getattr(self, name), dict):
+                object.__setattr__(self, name, cls(**getattr(self, name)))
         if isinstance(self.compression, list):
             object.__setattr__(self, "compression", tuple(self.compression))
         if isinstance(self.image_size, list):

@@ -167,6 +167,16 @@ def test_no_band_is_ever_empty_after_resolution(scale):
     assert frontend.scale.count_empty(cfg, cfg.n_fft // 2) > 0 or cfg.n_fft == cfg.win_length
 
 
+def test_lists_and_dicts_from_python_callers_become_tuples_and_configs():
+    cfg = FrontendConfig(
+        compression=["db", "pcen"], image_size=[64, 128], pcen={"init": "first_frame"}
+    )
+    assert cfg.compression == ("db", "pcen") and cfg.image_size == (64, 128)
+    assert cfg.pcen == PcenConfig(init="first_frame") and cfg.out_channels == 2
+    assert hash(cfg) != hash(cfg.resolved())  # frozen and hashable (configs are cache keys)
+    assert cfg.resolved() == dataclasses.replace(cfg, n_fft=512)
+
+
 def test_explicit_n_fft_leaving_empty_bands_is_refused_with_the_fix():
     with pytest.raises(
         ValueError, match=r"^n_fft: 256 leaves 20 of 128 mel bands empty.*use n_fft: 512"
