@@ -304,3 +304,26 @@ def test_log_bands_are_constant_q():
     q = centre / (high - low)
     assert ((q - q.median()).abs() / q.median() < 0.1).all()  # same Q in every band (bin-limited)
     assert (centre.diff() > 0).all()
+
+
+@pytest.mark.parametrize(
+    ("compression", "init"),
+    [
+        ("db", "loop"),
+        ("exp", "loop"),
+        ("pcen", "loop"),
+        ("pcen", "first_frame"),
+        ("pcen", "librosa"),
+    ],
+)
+def test_float32_frontend_matches_float64(rng, compression, init):
+    """float32 inside is enough: the [0, 1] image differs from the float64 one by < 1e-4, also
+    for a slow smoother (0.005), where PCEN's FFT-based smoother is the most exposed to rounding."""
+    y = torch.from_numpy(_clip(rng, 1.0))
+    cfg = FrontendConfig(
+        compression=compression, pcen=PcenConfig(init=init, smoothing=0.005), n_mels=64
+    )
+    with torch.no_grad():
+        single = build_frontend(cfg)(y.float())
+        double = build_frontend(cfg, dtype=torch.float64)(y)
+    assert (single.double() - double).abs().max() < 1e-4
