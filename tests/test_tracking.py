@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from mlflow import MlflowClient
 
 from frontends import FrontendConfig
@@ -30,6 +31,7 @@ def test_per_class_csv():
     assert text == 'class,ap,n_positive\na,0.500000,3\n"b,c",nan,0\n'
 
 
+@pytest.mark.slow
 def test_parallel_trials_can_share_a_fresh_sqlite_store(tmp_path):
     """MLflow builds a new SQLite store's tables on first use; trials starting together must not
     race to do it (it failed with 'table ... already exists' before the lock)."""
