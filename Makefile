@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SWEEP  ?= sweeps/demo.yaml
 
-.PHONY: install test test-slow lint format bench clean
+.PHONY: install test test-slow lint format bench report clean
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# The sweep's report from its MLflow runs: reports/out/<experiment>/report.html, also logged to
+# the sweep's summary run in MLflow. `make report SWEEP=sweeps/merlin_part1.yaml` for another sweep.
+report: $(STAMP)
+	$(BIN)/specsweep report $(SWEEP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
