@@ -214,7 +214,7 @@ class Supervisor:
         experiment: str,
         progress: Progress,
         run_dir: Path | None = None,
-        worker_module: str = "runner.worker",
+        worker_command: list[str] | None = None,
     ):
         self.sweep = sweep
         self.queue = queue
@@ -223,7 +223,8 @@ class Supervisor:
         self.experiment = experiment
         self.progress = progress
         self.run_dir = run_dir or Path(".specsweep/runs") / sweep.name
-        self.worker_module = worker_module  # tests substitute a stand-in child here
+        # The child's command line, the job file appended; tests substitute a stand-in child.
+        self.worker_command = worker_command or [sys.executable, "-m", "runner.worker"]
         self.first_set = sweep.eval.sets[0]
         self.children: dict[int, Child] = {}  # slot index -> child
         self.outcome = Outcome()
@@ -269,6 +270,7 @@ class Supervisor:
                 if child.proc.poll() is not None:
                     del self.children[index]
                     self._collect(child)
+                    last_view = 0.0  # redraw now: the counts changed
                 elif child.kill_at is not None and now > child.kill_at:
                     self._signal(child, signal.SIGKILL)
             if not stopping and now >= next_take:
@@ -343,7 +345,7 @@ class Supervisor:
             # A session of its own: the terminal's Ctrl-C reaches the supervisor only, which then
             # stops the children in order (and a second Ctrl-C can still kill them).
             proc = subprocess.Popen(
-                [sys.executable, "-m", self.worker_module, str(job_path)],
+                [*self.worker_command, str(job_path)],
                 env=slot.env(dict(os.environ)),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -352,13 +354,16 @@ class Supervisor:
             )
         self.outcome.ran += 1
         retry = f" (attempt {job.attempt})" if job.attempt > 1 else ""
-        self.progress.event("started", f"{job.spec.run_name}{retry} on slot {slot.index} [{slot.describe()}]")
+        self._event("started", f"{job.spec.run_name}{retry} on slot {slot.index} [{slot.describe()}]")
         return Child(slot, job, proc, t_spawn, result_path, status_path, log_path)
 
     # ------------------------------------------------------------------ finishing
 
     def _collect(self, child: Child) -> None:
         """Tell Optuna (and MLflow, when the child could not) how the child's attempt ended."""
+        self._tell(child)
+
+    def _tell(self, child: Child) -> None:
         job, code = child.job, child.proc.returncode
         name = job.spec.run_name
         duration_s = time.time() - child.started
@@ -373,20 +378,20 @@ class Supervisor:
             self.outcome.durations_s.append(duration_s)
             self.outcome.overheads.append(_overhead(result, metrics))
             self.progress.trial_finished(duration_s)
-            self.progress.event(
+            self._event(
                 "done", f"{name}  MAP {map_value:.3f}  train {train_s:.1f} s  (trial {duration_s:.1f} s)"
             )
             return
         if code == worker.EXIT_PRUNED:
             self.queue.prune(job, attrs)
             self.progress.trial_finished(duration_s)
-            self.progress.event("pruned", f"{name} at epoch {child.status().get('epoch', '?')}")
+            self._event("pruned", f"{name} at epoch {child.status().get('epoch', '?')}")
             return
         if child.stopping or code == worker.EXIT_INTERRUPTED:
             if code not in (worker.EXIT_INTERRUPTED, worker.EXIT_FAILED):  # killed: close its run
                 self._close_runs(job, "KILLED", "interrupted")
             self.queue.requeue(job)
-            self.progress.event("stopped", f"{name}: back in the queue")
+            self._event("stopped", f"{name}: back in the queue")
             return
         if code == worker.EXIT_FAILED:
             reason = result.get("reason") or "error: unknown"
@@ -405,9 +410,13 @@ class Supervisor:
         failures = point.failures if point is not None else failures
         left = self.sweep.search.max_retries - failures + 1
         what = f"retry {failures}/{self.sweep.search.max_retries}" if left > 0 else "failed for good"
-        self.progress.event(
+        self._event(
             "failed", f"{name} (attempt {job.attempt}): {reason}  -> {what}  (log: {child.log_path})"
         )
+
+    def _event(self, kind: str, message: str) -> None:
+        self.progress.counts = self.queue.counts()  # so a log line shows the counts after the event
+        self.progress.event(kind, message)
 
     def _close_runs(self, job: Job, status: str, reason: str) -> None:
         try:
@@ -415,7 +424,7 @@ class Supervisor:
                 self.tracking_uri, self._experiment_id, job.spec.cfg_key, job.spec.seed, job.attempt, status, reason
             )
         except Exception as err:  # the queue's bookkeeping must go on even if MLflow is away
-            self.progress.event("warning", f"could not close the MLflow run of {job.spec.run_name}: {err}")
+            self._event("warning", f"could not close the MLflow run of {job.spec.run_name}: {err}")
 
     # ------------------------------------------------------------------ leases
 
@@ -424,7 +433,7 @@ class Supervisor:
             if not self.queue.heartbeat(child.job):
                 # Reaped by another supervisor (we looked dead): its next attempt is queued, so
                 # this one must not finish too.
-                self.progress.event("lost", f"{child.job.spec.run_name}: lease lost, stopping it")
+                self._event("lost", f"{child.job.spec.run_name}: lease lost, stopping it")
                 child.stopping = True
                 self._signal(child, signal.SIGKILL)
 
@@ -435,7 +444,7 @@ class Supervisor:
                 job = Job(-1, reaped.number, reaped.spec, reaped.attempt)
                 self._close_runs(job, "FAILED", "killed")
             name = reaped.spec.run_name if reaped.spec else f"trial {reaped.number}"
-            self.progress.event("reaped", f"{name} (attempt {reaped.attempt}): {reaped.reason}")
+            self._event("reaped", f"{name} (attempt {reaped.attempt}): {reaped.reason}")
 
     # ------------------------------------------------------------------ stopping
 
@@ -450,7 +459,7 @@ class Supervisor:
 
     def _stop_children(self) -> None:
         n = len(self.children)
-        self.progress.event(
+        self._event(
             "stopping", f"waiting for {n} running trial(s) to stop; Ctrl-C again to stop at once"
         )
         for child in self.children.values():
