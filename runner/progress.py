@@ -13,6 +13,7 @@ line each with a timestamp and the counts, so a log file stays readable.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -96,6 +97,8 @@ class Progress:
         console = Console(highlight=False)
         if live is None:
             live = sys.stdout.isatty() and console.is_terminal
+        if not console.is_terminal:  # a log file: no reason to wrap tables at 80 columns
+            console = Console(highlight=False, width=int(os.environ.get("COLUMNS", 160)))
         return cls(title, console, live)
 
     def __enter__(self) -> Progress:

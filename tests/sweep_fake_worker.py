@@ -1,6 +1,7 @@
 """A stand-in child for the supervisor's fast tests: the real worker protocol, no training.
 
-    python tests/sweep_fake_worker.py JOB.json
+    python tests/sweep_fake_worker.py JOB.json            # as a child (what the supervisor runs)
+    python tests/sweep_fake_worker.py --supervise X.yaml  # `specsweep sweep X.yaml` with these children
 
 It speaks the protocol of runner.worker (job file in; status file, result file, exit code out;
 SIGINT -> interrupted; dies with its parent), and behaves as the JSON plan in the environment
@@ -37,8 +38,10 @@ def main(job_path: str) -> int:
     plan = {**plans.get("default", {}), **plans.get(run_name, {})}
     attempt = int(job["attempt"])
     with open(os.environ["SPECSWEEP_FAKE_LOG"], "a") as log:
-        log.write(f"{run_name} {attempt} {os.environ.get('CUDA_VISIBLE_DEVICES')!r} "
-                  f"{os.environ.get('OMP_NUM_THREADS')}\n")
+        log.write(
+            f"{run_name} {attempt} {os.getpid()} {os.environ.get('CUDA_VISIBLE_DEVICES')!r} "
+            f"{os.environ.get('OMP_NUM_THREADS')}\n"
+        )
     t_start = time.time()
 
     def result(status: str, reason: str | None, metrics: dict) -> None:
@@ -68,5 +71,16 @@ def main(job_path: str) -> int:
     return worker.EXIT_FINISHED
 
 
+def supervise(sweep_path: str) -> int:
+    from runner.commands.sweep import run_sweep
+    from runner.config import load_sweep
+
+    return run_sweep(
+        load_sweep(sweep_path), sweep_path, live=False, worker_command=[sys.executable, __file__]
+    )
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--supervise":
+        sys.exit(supervise(sys.argv[2]))
     sys.exit(main(sys.argv[1]))

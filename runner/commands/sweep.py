@@ -112,11 +112,18 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
 
 def command(args: argparse.Namespace) -> int:
     sweep = apply_overrides(load_sweep(args.sweep), args)
+    return run_sweep(sweep, args.sweep, live=False if args.no_live else None)
+
+
+def run_sweep(
+    sweep: SweepConfig, sweep_path: str, *, live: bool | None = None, worker_command: list[str] | None = None
+) -> int:
+    """Supervise the sweep on this machine until it is done or stopped; the exit code."""
     specs = expand(sweep)
     store = open_store(sweep.storage.url, sweep.name)
     queue = SweepQueue.open(sweep, specs, store)
     slots = plan_slots(sweep.resources)
-    progress = Progress.create(sweep.name, live=False if args.no_live else None)
+    progress = Progress.create(sweep.name, live=live)
     console = progress.console
     counts = queue.counts()
     console.print(
@@ -133,9 +140,10 @@ def command(args: argparse.Namespace) -> int:
         tracking_uri=sweep.tracking.uri,
         experiment=sweep.experiment,
         progress=progress,
+        worker_command=worker_command,
     )
     outcome = supervisor.run()
-    return report(sweep, queue, outcome, console, sweep_path=args.sweep)
+    return report(sweep, queue, outcome, console, sweep_path=sweep_path)
 
 
 def result_rows(queue: SweepQueue) -> list[dict]:
