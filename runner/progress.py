@@ -43,7 +43,7 @@ def format_duration(seconds: float | None) -> str:
     """1h02m, 4m05s, 12s; '?' when unknown."""
     if seconds is None:
         return "?"
-    seconds = int(round(max(seconds, 0.0)))
+    seconds = round(max(seconds, 0.0))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -53,9 +53,7 @@ def format_duration(seconds: float | None) -> str:
     return f"{secs}s"
 
 
-def estimate_eta_s(
-    counts: Counts, durations_s: list[float], slots: list[SlotView]
-) -> float | None:
+def estimate_eta_s(counts: Counts, durations_s: list[float], slots: list[SlotView]) -> float | None:
     """Seconds until the sweep ends: queued trials at the mean measured duration, shared by the
     slots, plus what the running ones still need. None before any trial has finished here."""
     if not durations_s or not slots:
@@ -98,12 +96,18 @@ class Progress:
         if live is None:
             live = sys.stdout.isatty() and console.is_terminal
         if not console.is_terminal:  # a log file: no reason to wrap tables at 80 columns
-            console = Console(highlight=False, width=int(os.environ.get("COLUMNS", 160)))
+            console = Console(
+                highlight=False,
+                soft_wrap=True,
+                width=max(int(os.environ.get("COLUMNS", 0) or 0), 120),
+            )
         return cls(title, console, live)
 
     def __enter__(self) -> Progress:
         if self.live:
-            self._live = Live(self._render(), console=self.console, refresh_per_second=4, transient=True)
+            self._live = Live(
+                self._render(), console=self.console, refresh_per_second=4, transient=True
+            )
             self._live.__enter__()
         return self
 
@@ -116,7 +120,9 @@ class Progress:
         """One thing that happened: started, done, failed, retry, pruned, reaped, stopping."""
         stamp = time.strftime("%H:%M:%S")
         if self._live is not None:
-            style = {"done": "green", "failed": "red", "pruned": "yellow", "retry": "yellow"}.get(kind, "")
+            style = {"done": "green", "failed": "red", "pruned": "yellow", "retry": "yellow"}.get(
+                kind, ""
+            )
             self.console.print(Text(f"{stamp} {kind:<8} {message}", style=style))
             return
         tail = f"  [{counts_line(self.counts)}]" if self.counts is not None else ""

@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.distributions import CategoricalDistribution
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
@@ -126,7 +125,9 @@ def open_store(url: str | None, sweep_name: str) -> Store:
     try:
         storage = RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
     except Exception as err:
-        raise UserError(f"storage.url: cannot open {url!r} ({err}); check the URL and server")
+        raise UserError(
+            f"storage.url: cannot open {url!r} ({err}); check the URL and that the server is up"
+        ) from None
     # PostgreSQL has advisory locks; other databases fall back to a lock file, which guards the
     # supervisors of this machine only.
     lock_path = None
@@ -152,7 +153,9 @@ def _file_lock(path: Path) -> Iterator[None]:
 def _pg_advisory_lock(storage: BaseStorage, name: str) -> Iterator[None]:
     import sqlalchemy
 
-    key = int.from_bytes(hashlib.sha256(f"specsweep:{name}".encode()).digest()[:8], "big", signed=True)
+    key = int.from_bytes(
+        hashlib.sha256(f"specsweep:{name}".encode()).digest()[:8], "big", signed=True
+    )
     engine = storage.engine  # type: ignore[attr-defined]
     with engine.connect() as conn:
         conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
@@ -247,7 +250,14 @@ class SearchSpace:
             factors.append((key, (key,), None, {"": _unique([(p[key],) for p in points])}))
         for group in sweep.grid.zip:
             keys = tuple(group)
-            factors.append(("+".join(keys), keys, None, {"": _unique([tuple(p[k] for k in keys) for p in points])}))
+            factors.append(
+                (
+                    "+".join(keys),
+                    keys,
+                    None,
+                    {"": _unique([tuple(p[k] for k in keys) for p in points])},
+                )
+            )
         for key, link in sweep.grid.linked.items():
             by = link["by"]
             by_parent: dict[str, list] = {}
@@ -268,7 +278,11 @@ class SearchSpace:
         params: dict[str, Any] = {}
         for name, keys, by, _ in self.factors:
             pname, _parent = self._param(name, by, spec.swept)
-            params[pname] = encode(tuple(spec.swept[k] for k in keys)) if len(keys) > 1 else encode(spec.swept[keys[0]])
+            params[pname] = (
+                encode(tuple(spec.swept[k] for k in keys))
+                if len(keys) > 1
+                else encode(spec.swept[keys[0]])
+            )
         if len(self.seeds) > 1:
             params["seed"] = spec.seed
         return params
@@ -279,10 +293,16 @@ class SearchSpace:
         for name, keys, by, choices in self.factors:
             pname, parent = self._param(name, by, point)
             options = choices[parent]
-            picked = trial.suggest_categorical(pname, [encode(o if len(keys) > 1 else o[0]) for o in options])
+            picked = trial.suggest_categorical(
+                pname, [encode(o if len(keys) > 1 else o[0]) for o in options]
+            )
             row = next(o for o in options if encode(o if len(keys) > 1 else o[0]) == picked)
             point.update(zip(keys, row))
-        seed = trial.suggest_categorical("seed", list(self.seeds)) if len(self.seeds) > 1 else self.seeds[0]
+        seed = (
+            trial.suggest_categorical("seed", list(self.seeds))
+            if len(self.seeds) > 1
+            else self.seeds[0]
+        )
         return self.specs.get((_canon(point), seed))
 
 
@@ -323,7 +343,11 @@ class Lease:
 
     def stale_reason(self, now: float, timeout_s: float) -> str | None:
         """Why this lease no longer holds, or None while it does."""
-        if self.host == socket.gethostname() and self.pid != os.getpid() and not pid_alive(self.pid):
+        if (
+            self.host == socket.gethostname()
+            and self.pid != os.getpid()
+            and not pid_alive(self.pid)
+        ):
             return f"owner {self.owner} is gone"
         if now - self.t > timeout_s:
             return f"lease of {self.owner} expired ({now - self.t:.0f} s without a heartbeat)"
@@ -601,12 +625,16 @@ class SweepQueue:
     def heartbeat(self, job: Job) -> bool:
         """Renew the lease; False when the attempt was reaped meanwhile (stop its child)."""
         try:
-            self.study._storage.set_trial_user_attr(job.trial_id, ATTR_LEASE, Lease.mine().to_attr())
+            self.study._storage.set_trial_user_attr(
+                job.trial_id, ATTR_LEASE, Lease.mine().to_attr()
+            )
         except optuna.exceptions.UpdateFinishedTrialError:
             return False
         return True
 
-    def complete(self, job: Job, values: Sequence[float], attrs: dict[str, Any] | None = None) -> bool:
+    def complete(
+        self, job: Job, values: Sequence[float], attrs: dict[str, Any] | None = None
+    ) -> bool:
         return self._finish(job, TrialState.COMPLETE, values, attrs)
 
     def prune(self, job: Job, attrs: dict[str, Any] | None = None) -> bool:
@@ -657,7 +685,12 @@ class SweepQueue:
                 self.study.tell(t.number, state=TrialState.FAIL)
                 key = (t.user_attrs.get(ATTR_CFG_KEY), int(t.user_attrs.get(ATTR_SEED, -1)))
                 reaped.append(
-                    Reaped(t.number, self._by_key.get(key), int(t.user_attrs.get(ATTR_ATTEMPT, 0)), reason)  # type: ignore[arg-type]
+                    Reaped(
+                        t.number,
+                        self._by_key.get(key),
+                        int(t.user_attrs.get(ATTR_ATTEMPT, 0)),
+                        reason,
+                    )  # type: ignore[arg-type]
                 )
             self._sync_locked()
         return reaped

@@ -86,7 +86,9 @@ def detect_gpus(env: dict[str, str] | None = None) -> tuple[str, ...]:
         ).stdout
     except (subprocess.SubprocessError, OSError):
         return ()
-    return tuple(str(i) for i, line in enumerate(ln for ln in out.splitlines() if ln.startswith("GPU ")))
+    return tuple(
+        str(i) for i, line in enumerate(ln for ln in out.splitlines() if ln.startswith("GPU "))
+    )
 
 
 def plan_slots(
@@ -138,7 +140,13 @@ def ensure_experiment(tracking_uri: str, name: str) -> str:
 
 
 def close_runs(
-    tracking_uri: str, experiment_id: str, cfg_key: str, seed: int, attempt: int, status: str, reason: str
+    tracking_uri: str,
+    experiment_id: str,
+    cfg_key: str,
+    seed: int,
+    attempt: int,
+    status: str,
+    reason: str,
 ) -> int:
     """End the RUNNING MLflow runs of one attempt (its child died without ending them)."""
     from mlflow import MlflowClient
@@ -273,9 +281,8 @@ class Supervisor:
                     last_view = 0.0  # redraw now: the counts changed
                 elif child.kill_at is not None and now > child.kill_at:
                     self._signal(child, signal.SIGKILL)
-            if not stopping and now >= next_take:
-                if not self._fill_slots():
-                    next_take = now + self.idle_poll_s
+            if not stopping and now >= next_take and not self._fill_slots():
+                next_take = now + self.idle_poll_s
             if now - last_beat >= beat_s:
                 last_beat = now
                 self._heartbeat()
@@ -354,7 +361,9 @@ class Supervisor:
             )
         self.outcome.ran += 1
         retry = f" (attempt {job.attempt})" if job.attempt > 1 else ""
-        self._event("started", f"{job.spec.run_name}{retry} on slot {slot.index} [{slot.describe()}]")
+        self._event(
+            "started", f"{job.spec.run_name}{retry} on slot {slot.index} [{slot.describe()}]"
+        )
         return Child(slot, job, proc, t_spawn, result_path, status_path, log_path)
 
     # ------------------------------------------------------------------ finishing
@@ -373,13 +382,18 @@ class Supervisor:
         if code == worker.EXIT_FINISHED and f"map_{self.first_set}" in metrics:
             map_value = float(metrics[f"map_{self.first_set}"])
             train_s = float(metrics.get("train_time_s", float("nan")))
-            values = [map_value, train_s] if self.sweep.search.objective == "map_and_time" else [map_value]
+            values = (
+                [map_value, train_s]
+                if self.sweep.search.objective == "map_and_time"
+                else [map_value]
+            )
             self.queue.complete(job, values, {**attrs, ATTR_TRAIN_TIME: train_s})
             self.outcome.durations_s.append(duration_s)
             self.outcome.overheads.append(_overhead(result, metrics))
             self.progress.trial_finished(duration_s)
             self._event(
-                "done", f"{name}  MAP {map_value:.3f}  train {train_s:.1f} s  (trial {duration_s:.1f} s)"
+                "done",
+                f"{name}  MAP {map_value:.3f}  train {train_s:.1f} s  (trial {duration_s:.1f} s)",
             )
             return
         if code == worker.EXIT_PRUNED:
@@ -409,9 +423,12 @@ class Supervisor:
         point = next((p for p in self.queue.points() if (p.spec.cfg_key, p.spec.seed) == key), None)
         failures = point.failures if point is not None else failures
         left = self.sweep.search.max_retries - failures + 1
-        what = f"retry {failures}/{self.sweep.search.max_retries}" if left > 0 else "failed for good"
+        what = (
+            f"retry {failures}/{self.sweep.search.max_retries}" if left > 0 else "failed for good"
+        )
         self._event(
-            "failed", f"{name} (attempt {job.attempt}): {reason}  -> {what}  (log: {child.log_path})"
+            "failed",
+            f"{name} (attempt {job.attempt}): {reason}  -> {what}  (log: {child.log_path})",
         )
 
     def _event(self, kind: str, message: str) -> None:
@@ -421,7 +438,13 @@ class Supervisor:
     def _close_runs(self, job: Job, status: str, reason: str) -> None:
         try:
             close_runs(
-                self.tracking_uri, self._experiment_id, job.spec.cfg_key, job.spec.seed, job.attempt, status, reason
+                self.tracking_uri,
+                self._experiment_id,
+                job.spec.cfg_key,
+                job.spec.seed,
+                job.attempt,
+                status,
+                reason,
             )
         except Exception as err:  # the queue's bookkeeping must go on even if MLflow is away
             self._event("warning", f"could not close the MLflow run of {job.spec.run_name}: {err}")

@@ -88,8 +88,8 @@ def make_epoch_callback(job: dict[str, Any]):
     if pruning:
         import optuna
 
-        from runner.study import make_pruner, open_store
         from runner.config import SearchConfig
+        from runner.study import make_pruner, open_store
 
         store = open_store(job["storage_url"], job["study"])
         search = SearchConfig(**pruning)
@@ -101,7 +101,13 @@ def make_epoch_callback(job: dict[str, Any]):
     def callback(epoch: int, metrics: dict[str, float]) -> None:
         write_json(
             status_path,
-            {"phase": "training", "epoch": epoch, "epochs": epochs, "metrics": metrics, "t": time.time()},
+            {
+                "phase": "training",
+                "epoch": epoch,
+                "epochs": epochs,
+                "metrics": metrics,
+                "t": time.time(),
+            },
         )
         if trial is None:
             return
@@ -120,7 +126,10 @@ def make_epoch_callback(job: dict[str, Any]):
 def run(job: dict[str, Any]) -> int:
     """Run the job's trial; write the result file; return the exit code."""
     t_start = time.time()
-    write_json(job["status_path"], {"phase": "starting", "epoch": 0, "epochs": job.get("epochs"), "t": t_start})
+    write_json(
+        job["status_path"],
+        {"phase": "starting", "epoch": 0, "epochs": job.get("epochs"), "t": t_start},
+    )
     from runner.trial import run_trial
 
     spec = spec_from_dict(job["spec"])
@@ -141,6 +150,8 @@ def run(job: dict[str, Any]) -> int:
         status, reason = result.status, result.reason
     except (KeyboardInterrupt, SystemExit):
         status, reason = "KILLED", "interrupted"  # run_trial marked the run before re-raising
+    except Exception as err:  # before run_trial could open a run (e.g. no such device)
+        status, reason = "FAILED", f"error: {type(err).__name__}: {err}"
     t_end = time.time()
     write_json(
         job["result_path"],
@@ -151,7 +162,12 @@ def run(job: dict[str, Any]) -> int:
             "run_id": result.run_id if result else None,
             "epochs_done": result.epochs_done if result else None,
             # child start (supervisor's clock) -> imports done -> run_trial returned
-            "timing": {"t_spawn": job.get("t_spawn"), "t_start": t_start, "t_ready": t_ready, "t_end": t_end},
+            "timing": {
+                "t_spawn": job.get("t_spawn"),
+                "t_start": t_start,
+                "t_ready": t_ready,
+                "t_end": t_end,
+            },
         },
     )
     if status == "FINISHED":

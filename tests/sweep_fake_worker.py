@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner import worker  # noqa: E402
+from runner import worker
 
 
 def main(job_path: str) -> int:
@@ -45,10 +45,21 @@ def main(job_path: str) -> int:
     t_start = time.time()
 
     def result(status: str, reason: str | None, metrics: dict) -> None:
-        timing = {"t_spawn": job["t_spawn"], "t_start": t_start, "t_ready": t_start, "t_end": time.time()}
+        timing = {
+            "t_spawn": job["t_spawn"],
+            "t_start": t_start,
+            "t_ready": t_start,
+            "t_end": time.time(),
+        }
         worker.write_json(
             job["result_path"],
-            {"status": status, "reason": reason, "metrics": metrics, "run_id": None, "timing": timing},
+            {
+                "status": status,
+                "reason": reason,
+                "metrics": metrics,
+                "run_id": None,
+                "timing": timing,
+            },
         )
 
     try:
@@ -62,7 +73,8 @@ def main(job_path: str) -> int:
         for epoch in range(1, epochs + 1):
             time.sleep(float(plan.get("sleep", 0.3)) / epochs)
             worker.write_json(
-                job["status_path"], {"phase": "training", "epoch": epoch, "epochs": epochs, "t": time.time()}
+                job["status_path"],
+                {"phase": "training", "epoch": epoch, "epochs": epochs, "t": time.time()},
             )
     except KeyboardInterrupt:
         result("KILLED", "interrupted", {})

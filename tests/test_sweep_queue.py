@@ -176,8 +176,11 @@ def test_reaper_fails_stale_leases_and_requeues(tmp_path):
     # The next attempt is queued, and the reaped owner learns it lost the lease.
     assert not queue.heartbeat(job)
     assert not queue.complete(job, [0.5])
-    retry = next(t for t in queue.study.get_trials(states=(TrialState.WAITING,))
-                 if t.user_attrs["cfg_key"] == job.spec.cfg_key)
+    retry = next(
+        t
+        for t in queue.study.get_trials(states=(TrialState.WAITING,))
+        if t.user_attrs["cfg_key"] == job.spec.cfg_key
+    )
     assert retry.user_attrs[ATTR_ATTEMPT] == 2
 
 

@@ -48,7 +48,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--gpus", type=_gpu_list, help="GPU indices to use, e.g. 0,1 (default: all visible)"
     )
-    parser.add_argument("--threads", type=_positive, help="CPU threads per slot (default: cores // slots)")
+    parser.add_argument(
+        "--threads", type=_positive, help="CPU threads per slot (default: cores // slots)"
+    )
     parser.add_argument(
         "--storage",
         metavar="URL",
@@ -58,7 +60,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--tracking-uri", metavar="URI", help="MLflow tracking URI (default: tracking.uri)"
     )
     parser.add_argument(
-        "--max-retries", type=_non_negative, help="retries of a failing trial (default: search.max_retries)"
+        "--max-retries",
+        type=_non_negative,
+        help="retries of a failing trial (default: search.max_retries)",
     )
     parser.add_argument(
         "--no-live", action="store_true", help="plain line-per-event output even on a terminal"
@@ -84,7 +88,9 @@ def _gpu_list(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(g) for g in text.split(",") if g.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text}: give GPU indices separated by commas, e.g. 0,1") from None
+        raise argparse.ArgumentTypeError(
+            f"{text}: give GPU indices separated by commas, e.g. 0,1"
+        ) from None
 
 
 def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig:
@@ -116,7 +122,11 @@ def command(args: argparse.Namespace) -> int:
 
 
 def run_sweep(
-    sweep: SweepConfig, sweep_path: str, *, live: bool | None = None, worker_command: list[str] | None = None
+    sweep: SweepConfig,
+    sweep_path: str,
+    *,
+    live: bool | None = None,
+    worker_command: list[str] | None = None,
 ) -> int:
     """Supervise the sweep on this machine until it is done or stopped; the exit code."""
     specs = expand(sweep)
@@ -132,7 +142,9 @@ def run_sweep(
         f"{counts.complete + counts.pruned} already done; {len(slots)} slot(s): "
         + ", ".join(s.describe() for s in slots)
     )
-    console.print(f"  Optuna: {store.url}   MLflow: {sweep.tracking.uri} (experiment {sweep.experiment})")
+    console.print(
+        f"  Optuna: {store.url}   MLflow: {sweep.tracking.uri} (experiment {sweep.experiment})"
+    )
     supervisor = Supervisor(
         sweep,
         queue,
@@ -152,27 +164,43 @@ def result_rows(queue: SweepQueue) -> list[dict]:
     for point in queue.points():
         state = queue._state(point)
         final = point.final
-        value = final.values[0] if final is not None and final.values and state == "complete" else None
+        value = (
+            final.values[0] if final is not None and final.values and state == "complete" else None
+        )
         rows.append(
             {
                 "trial": point.spec.run_name,
                 "state": state,
                 "map": value,
-                "train_time_s": final.user_attrs.get(ATTR_TRAIN_TIME) if state == "complete" else None,
+                "train_time_s": final.user_attrs.get(ATTR_TRAIN_TIME)
+                if state == "complete"
+                else None,
                 "attempts": len(point.attempts),
-                "reason": final.user_attrs.get(ATTR_REASON) if final is not None and state != "complete" else None,
+                "reason": final.user_attrs.get(ATTR_REASON)
+                if final is not None and state != "complete"
+                else None,
             }
         )
     rows.sort(key=lambda r: (r["map"] is None, -(r["map"] or 0.0), r["trial"]))
     return rows
 
 
-def report(sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Console, sweep_path: str) -> int:
+def report(
+    sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Console, sweep_path: str
+) -> int:
     """Print the end-of-sweep table and what to do next; the exit code."""
     rows = result_rows(queue)
-    table = Table(title=f"{sweep.name}: trials by MAP on '{sweep.eval.sets[0]}'", title_justify="left")
-    for name, justify in (("trial", "left"), ("MAP", "right"), ("train time", "right"),
-                          ("state", "left"), ("attempts", "right"), ("reason", "left")):
+    table = Table(
+        title=f"{sweep.name}: trials by MAP on '{sweep.eval.sets[0]}'", title_justify="left"
+    )
+    for name, justify in (
+        ("trial", "left"),
+        ("MAP", "right"),
+        ("train time", "right"),
+        ("state", "left"),
+        ("attempts", "right"),
+        ("reason", "left"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in rows:
         train = r["train_time_s"]
@@ -189,15 +217,20 @@ def report(sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Con
     console.print(
         f"{counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed, "
         f"{counts.queued + counts.running} not finished; {outcome.ran} attempt(s) run here"
-        + (f", median trial {format_duration(sorted(outcome.durations_s)[len(outcome.durations_s) // 2])}"
-           if outcome.durations_s else "")
+        + (
+            f", median trial {format_duration(sorted(outcome.durations_s)[len(outcome.durations_s) // 2])}"
+            if outcome.durations_s
+            else ""
+        )
     )
     console.print(
         f"MLflow experiment '{sweep.experiment}' at {sweep.tracking.uri}: `make ui` to browse it; "
         f"`make report SWEEP={sweep_path}` (or `specsweep report {sweep_path}`) for the figures."
     )
     if outcome.interrupted:
-        console.print(f"Stopped. Run the same command again to resume: specsweep sweep {sweep_path}")
+        console.print(
+            f"Stopped. Run the same command again to resume: specsweep sweep {sweep_path}"
+        )
         return EXIT_INTERRUPTED
     if counts.failed:
         print(
@@ -207,4 +240,3 @@ def report(sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Con
         )
         return EXIT_FAILED
     return 0
-
