@@ -194,4 +194,10 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # Leave at once: the result file is written and the MLflow run ended (synchronously), while
+    # the interpreter's teardown with torch and MLflow loaded takes seconds the supervisor would
+    # otherwise wait for before it can tell Optuna and start the next trial.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
