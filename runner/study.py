@@ -531,10 +531,9 @@ class SweepQueue:
         counts = self.counts()
         if counts.running or counts.queued:
             return True
-        return self.search.sampler != "grid" and self._sampled() < counts.total
-
-    def _sampled(self) -> int:
-        return sum(1 for p in self.points())
+        # Sampling: until n_trials distinct points were drawn, or every grid point was.
+        budget = min(counts.total, len(self.specs))
+        return self.search.sampler != "grid" and len(self.points()) < budget
 
     # ------------------------------------------------------------------ changing
 
