@@ -1,17 +1,32 @@
-"""Datasets: initial version so the sweep loader works; issue 4 (runner/data/) replaces this file."""
+"""Datasets for specsweep: manifests, Raven selection tables and the synthetic default, read
+through a decode-once memory-mapped audio cache and cut into clips.
 
-from __future__ import annotations
+    from runner.data import DataConfig, load_dataset, train_loader, eval_loader
+    ds = load_dataset(DataConfig(), sample_rate=22050, eval_sets=("test", "field"), seed=0)
+    for waveform, target in train_loader(ds.train, batch_size=32, seed=0):
+        ...  # waveform (32, 66150) float32, target (32, 16) float32 multi-hot
+"""
 
-from dataclasses import dataclass
-from typing import Literal
+from runner.data.config import DataConfig, KFoldConfig, RavenConfig, SyntheticConfig
+from runner.data.datasets import Datasets, load_dataset
+from runner.data.sampling import (
+    EvalDataset,
+    TrainDataset,
+    default_num_workers,
+    eval_loader,
+    train_loader,
+)
 
-
-@dataclass(frozen=True)
-class DataConfig:
-    kind: Literal["synthetic", "manifest", "raven"] = "synthetic"
-    manifest: str | None = None
-    clip_s: float = 3.0
-
-    def __post_init__(self):
-        if self.clip_s <= 0:
-            raise ValueError(f"clip_s: {self.clip_s} must be positive")
+__all__ = [
+    "DataConfig",
+    "Datasets",
+    "EvalDataset",
+    "KFoldConfig",
+    "RavenConfig",
+    "SyntheticConfig",
+    "TrainDataset",
+    "default_num_workers",
+    "eval_loader",
+    "load_dataset",
+    "train_loader",
+]

@@ -1,0 +1,285 @@
+"""Data benchmarks: cache build and reuse, clip streaming vs a training step, worker RSS on 1 GB.
+
+    .venv/bin/python benchmarks/bench_data.py            # about 3 minutes on a 2-core CPU
+    .venv/bin/python benchmarks/bench_data.py --quick    # smaller sizes, for a smoke run
+
+Everything is written under a temporary folder and deleted afterwards (the 1 GB cache too).
+Prints a Markdown report; the figures in benchmarks/RESULTS.md come from this script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from runner.data import DataConfig, SyntheticConfig, default_num_workers, load_dataset, train_loader
+from runner.data.cache import AudioCache, open_cache
+from runner.data.sampling import TrainDataset, available_cores
+
+SR = 22050
+CLIP_S = 3.0
+
+
+def cpu_name() -> str:
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        return next(
+            line.split(":", 1)[1].strip()
+            for line in out.splitlines()
+            if line.startswith("Model name")
+        )
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def write_noise_files(folder: Path, n: int, seconds: float, sr: int, channels: int) -> list[Path]:
+    """Real audio files of pink-ish noise (int16 WAV), written with soundfile."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(n):
+        x = rng.standard_normal((round(seconds * sr), channels)).astype(np.float32)
+        x = np.cumsum(x, axis=0) * 0.01  # brown-ish, bounded below
+        x = (x - x.mean(axis=0)) / (np.abs(x).max() + 1e-9) * 0.5
+        path = folder / f"noise_{i:04d}.wav"
+        sf.write(path, x, sr, subtype="PCM_16")
+        paths.append(path)
+    return paths
+
+
+def bench_cache(tmp: Path, quick: bool) -> list[str]:
+    rows = []
+    synth = dataclasses.replace(SyntheticConfig(), output_dir=str(tmp / "data"))
+    if quick:
+        synth = dataclasses.replace(synth, n_train=128, n_test=32, n_field=32)
+    cfg = DataConfig(synthetic=synth, cache_dir=str(tmp / "cache"))
+    t0 = time.perf_counter()
+    from runner.data.synthetic import ensure_synthetic
+
+    manifest = ensure_synthetic(cfg)
+    gen_s = time.perf_counter() - t0
+    n_files = synth.n_train + synth.n_test + synth.n_field
+    rows.append(
+        f"| synthetic default set generated ({n_files} FLAC clips, {available_cores()} processes) | {gen_s:.1f} s |"
+    )
+    paths = sorted(manifest.parent.rglob("*.flac"))
+    cases = [("synthetic FLAC, 3 s mono 22050 Hz (no resampling)", paths)]
+    n_long = 8 if quick else 40
+    long_paths = write_noise_files(tmp / "long", n_long, 30.0, 44100, 2)
+    cases.append(
+        (f"{n_long} x 30 s stereo WAV 44.1 kHz (downmix + resample to 22.05 kHz)", long_paths)
+    )
+    for name, files in cases:
+        t0 = time.perf_counter()
+        cache = open_cache(files, SR, tmp / "cache")
+        build_s = time.perf_counter() - t0
+        assert cache.n_decoded == len(files)
+        audio_s = sum(sf.info(str(p)).duration for p in files)
+        t0 = time.perf_counter()
+        again = open_cache(files, SR, tmp / "cache")
+        reuse_s = time.perf_counter() - t0
+        assert again.n_decoded == 0
+        rows.append(
+            f"| cache build: {name} | {len(files) / build_s:.0f} files/s, {audio_s / build_s:.0f} audio-s/s "
+            f"({build_s:.1f} s for {audio_s / 60:.1f} min) |"
+        )
+        rows.append(
+            f"| cache reuse (second open, {len(files)} files: stat + index) | {reuse_s * 1000:.0f} ms |"
+        )
+    t0 = time.perf_counter()
+    load_dataset(cfg, SR, ("test", "field"), seed=0)
+    rows.append(
+        f"| `load_dataset` of the synthetic set on reuse (parse manifest, open cache, build splits) | {(time.perf_counter() - t0) * 1000:.0f} ms |"
+    )
+    return rows
+
+
+def streaming_rate(ds: TrainDataset, batch_size: int, num_workers: int, n_batches: int) -> float:
+    loader = train_loader(ds, batch_size, seed=0, num_workers=num_workers)
+    it = iter(loader)
+    next(it)  # worker start-up is not streaming
+    t0 = time.perf_counter()
+    n = 0
+    while n < n_batches:
+        try:
+            next(it)
+        except StopIteration:
+            it = iter(loader)
+            continue
+        n += 1
+    return n * batch_size / (time.perf_counter() - t0)
+
+
+def consumption_rate(n_classes: int, batch_size: int, steps: int) -> tuple[float, float]:
+    """Clips/s of a training step: mel-dB stand-in frontend + timm resnet18 (1 channel, 128x512)."""
+    import timm
+    import torchaudio
+
+    mel = torchaudio.transforms.MelSpectrogram(SR, n_fft=512, hop_length=128, n_mels=128)
+    to_db = torchaudio.transforms.AmplitudeToDB(top_db=80)
+    model = timm.create_model("resnet18", pretrained=False, in_chans=1, num_classes=n_classes)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    x = torch.randn(batch_size, round(CLIP_S * SR)) * 0.1
+    y = (torch.rand(batch_size, n_classes) < 0.1).float()
+
+    def step():
+        image = to_db(mel(x)).unsqueeze(1)  # (B, 1, 128, 517)
+        image = torch.nn.functional.interpolate(image, size=(128, 512), mode="bilinear")
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(image), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step()  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    per_step = (time.perf_counter() - t0) / steps
+    return batch_size / per_step, per_step
+
+
+def bench_streaming(tmp: Path, quick: bool) -> list[str]:
+    synth = dataclasses.replace(SyntheticConfig(), output_dir=str(tmp / "data"))
+    if quick:
+        synth = dataclasses.replace(synth, n_train=128, n_test=32, n_field=32)
+    ds = load_dataset(
+        DataConfig(synthetic=synth, cache_dir=str(tmp / "cache")), SR, ("test",), seed=0
+    )
+    workers = default_num_workers()
+    stream = streaming_rate(ds.train, 32, workers, 40 if quick else 200)
+    stream0 = streaming_rate(ds.train, 32, 0, 20 if quick else 100)
+    consume, per_step = consumption_rate(len(ds.classes), 32, 1 if quick else 3)
+    return [
+        f"| clip streaming, `train_loader` defaults ({workers} worker, batch 32, 3 s clips) | {stream:.0f} clips/s |",
+        f"| clip streaming, in-process (num_workers=0) | {stream0:.0f} clips/s |",
+        f"| training step: mel-dB + timm resnet18, 1x128x512, batch 32, SGD, {torch.get_num_threads()} threads | "
+        f"{per_step:.2f} s/step = {consume:.1f} clips/s |",
+        f"| **streaming / consumption** (must be >= 20) | **{stream / consume:.0f}x** |",
+    ]
+
+
+class PlainMemmapCache(AudioCache):
+    """The control for the RSS measurement: read through np.memmap, pages left mapped."""
+
+    def read(self, file_index: int, start: int, stop: int) -> np.ndarray:
+        if self._samples is None:
+            self._samples = np.memmap(self.root / "audio.f32", dtype=np.float32, mode="r")
+        a = int(self.offsets[file_index]) + start
+        return np.array(self._samples[a : a + stop - start])
+
+
+def _status_kb(pid: int) -> dict[str, int]:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM", "RssAnon", "RssFile", "RssShmem"):
+            out[key] = int(value.split()[0])
+    return out
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    kids.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return kids
+
+
+def stream_and_watch_worker(ds: TrainDataset) -> dict[str, float]:
+    """One epoch through a 1-worker loader; sample the worker's /proc status as it streams."""
+    loader = train_loader(ds, 32, seed=0, num_workers=1)
+    it = iter(loader)
+    next(it)
+    (worker,) = [p for p in _children(os.getpid()) if Path(f"/proc/{p}/status").exists()][-1:]
+    start = _status_kb(worker)
+    peak = dict(start)
+    t0, n = time.perf_counter(), 0
+    for i, _ in enumerate(it):
+        n += 1
+        if i % 8 == 0:
+            now = _status_kb(worker)
+            peak = {k: max(peak[k], now[k]) for k in peak}
+    rate = n * 32 / (time.perf_counter() - t0)
+    end = _status_kb(worker)
+    peak = {k: max(peak[k], end[k]) for k in peak}
+    del it, loader
+    return dict(
+        start_rss_mb=start["VmRSS"] / 1024, peak_rss_mb=end["VmHWM"] / 1024,
+        peak_file_mb=peak["RssFile"] / 1024, start_file_mb=start["RssFile"] / 1024,
+        peak_anon_mb=peak["RssAnon"] / 1024, start_anon_mb=start["RssAnon"] / 1024, clips_s=rate,
+    )  # fmt: skip
+
+
+def bench_rss(tmp: Path, quick: bool) -> list[str]:
+    gb = 0.125 if quick else 1.0
+    n_files = 32
+    seconds = gb * 2**30 / 4 / SR / n_files
+    t0 = time.perf_counter()
+    paths = write_noise_files(tmp / "big", n_files, seconds, SR, 1)
+    write_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    cache = open_cache(paths, SR, tmp / "bigcache")
+    build_s = time.perf_counter() - t0
+    size_mb = (cache.root / "audio.f32").stat().st_size / 2**20
+    clip = round(CLIP_S * SR)
+    files, starts = [], []
+    for f in range(len(cache)):  # 3 s segments tiling every file: one epoch touches every page
+        for a in range(0, int(cache.lengths[f]) - clip + 1, clip):
+            files.append(f)
+            starts.append(a)
+    files_a, starts_a = np.array(files), np.array(starts)
+    targets = np.zeros((files_a.size, 4), dtype=np.float32)
+    rows = [
+        f"| 1 GB cache: {n_files} WAV files ({n_files * seconds / 3600:.1f} h at 22.05 kHz) written in {write_s:.0f} s, "
+        f"cached in {build_s:.0f} s ({n_files * seconds / build_s:.0f} audio-s/s) | {size_mb:.0f} MiB pack |"
+    ]
+    for name, reader in (("ours: mmap + MADV_DONTNEED", cache), ("control: plain np.memmap", None)):
+        if reader is None:
+            reader = PlainMemmapCache(
+                cache.root, json.loads((cache.root / "index.json").read_text()), 0
+            )
+        ds = TrainDataset(reader, files_a, starts_a, starts_a + clip, targets, clip, "none", seed=0)
+        r = stream_and_watch_worker(ds)
+        rows.append(
+            f"| worker streaming the whole pack, {name} ({r['clips_s']:.0f} clips/s) | RSS {r['start_rss_mb']:.0f} MB at start, "
+            f"peak {r['peak_rss_mb']:.0f} MB; file-backed {r['start_file_mb']:.0f} -> max {r['peak_file_mb']:.0f} MB, "
+            f"anonymous {r['start_anon_mb']:.0f} -> max {r['peak_anon_mb']:.0f} MB |"
+        )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="specsweep-bench-data-"))
+    try:
+        print(f"machine: {cpu_name()}, {available_cores()} cores; torch {torch.__version__}")
+        print(f"command: python benchmarks/bench_data.py{' --quick' if args.quick else ''}\n")
+        print("| measurement | result |\n| --- | --- |")
+        for section in (bench_cache, bench_rss, bench_streaming):  # RSS before the model exists
+            for row in section(tmp, args.quick):
+                print(row, flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
