@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SWEEP  ?= sweeps/demo.yaml
 
-.PHONY: install test test-slow test-multinode lint format bench report server clean
+.PHONY: install test test-slow test-multinode lint format bench sweep ui report server clean
 
 install: $(STAMP)
 
@@ -38,6 +38,15 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+
+# Run every trial of $(SWEEP) in parallel (resumable: run it again after a stop or a crash).
+# More options: make sweep SWEEP=sweeps/merlin_part1.yaml ARGS="--gpus 0,1 --jobs-per-gpu 2"
+sweep: $(STAMP)
+	$(BIN)/specsweep sweep $(SWEEP) $(ARGS)
+
+# The MLflow UI on the default tracking store, on this machine only.
+ui: $(STAMP)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
 
 # The sweep's report from its MLflow runs: reports/out/<experiment>/report.html, also logged to
 # the sweep's summary run in MLflow. `make report SWEEP=sweeps/merlin_part1.yaml` for another sweep.

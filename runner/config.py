@@ -92,6 +92,19 @@ class StorageConfig:
     """Optuna storage. None: a JournalStorage file under .specsweep/studies/<sweep>.journal."""
 
     url: str | None = None
+    # A running trial's lease (runner/study.py): renewed every heartbeat_s while its child runs;
+    # a lease older than lease_timeout_s is a dead supervisor's, and its trial is run again.
+    heartbeat_s: float = 10.0
+    lease_timeout_s: float = 120.0
+
+    def __post_init__(self):
+        if self.heartbeat_s <= 0:
+            raise ValueError(f"heartbeat_s: {self.heartbeat_s} must be positive")
+        if self.lease_timeout_s < 3 * self.heartbeat_s:
+            raise ValueError(
+                f"lease_timeout_s: {self.lease_timeout_s} must be at least 3 x heartbeat_s "
+                f"({3 * self.heartbeat_s:g}) so one late heartbeat does not look like a dead supervisor"
+            )
 
 
 @dataclass(frozen=True)
@@ -103,8 +116,18 @@ class SearchConfig:
     pruning: bool = False
     max_retries: int = 2
     objective: Literal["map", "map_and_time"] = "map"
+    seed: int | None = None  # the random/tpe sampler's seed (None: fresh each run)
+    # Median pruning: a trial stops when its validation MAP at an epoch is below the median of the
+    # finished trials at that epoch, once prune_startup_trials finished and after prune_warmup_epochs.
+    prune_startup_trials: int = 3
+    prune_warmup_epochs: int = 0
 
     def __post_init__(self):
+        if self.pruning and self.objective != "map":
+            raise ValueError(
+                "pruning: median pruning needs one objective; set search.objective: map "
+                "or search.pruning: false"
+            )
         if self.sampler != "grid" and self.n_trials is None:
             raise ValueError(
                 f"n_trials: sampler '{self.sampler}' needs n_trials (how many points to sample)"

@@ -1,0 +1,186 @@
+"""Benchmark (issue 5): a trial's training throughput, full pipeline vs the backbone alone.
+
+    .venv/bin/python benchmarks/bench_trial.py                      # demo sweep, trial 0, 1 thread
+    .venv/bin/python benchmarks/bench_trial.py --index 2 --threads 2
+    .venv/bin/python benchmarks/bench_trial.py --device cuda --model resnet50 --image-size 128 512 \\
+        --channels 3 --batch-size 64                                # the seed's setting on a GPU (bf16)
+
+Both measure SGD training steps (forward, BCE, backward, step) with the same batch size, image
+size, model and precision, in one process, interleaved (A B A B ...) so the shared machine's load
+hits both alike; medians over the repeats:
+
+  full pipeline   `runner.training.train_one_epoch` as a trial runs it: audio cache -> DataLoader
+                  (random crops) -> device -> waveform augmentations -> frontend -> SpecAugment ->
+                  backbone -> loss -> step
+  backbone alone  the same steps on images and targets already in memory on the device
+
+overhead = 1 - full / backbone (target <= 5%). To say where any overhead goes, it also times
+the loader alone (iterating batches) and the frontend alone (forward + backward through it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.classifier import create_classifier
+from runner.augment import Augmenter
+from runner.config import load_sweep
+from runner.data import load_dataset, train_loader
+from runner.grid import expand
+from runner.tracking import cpu_model
+from runner.training import Precision, make_optimizer, synchronize, train_one_epoch
+from runner.trial import configure_determinism, resolve_device
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sweep", default="sweeps/demo.yaml")
+    p.add_argument("--index", type=int, default=0, help="trial of the sweep (default 0)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (default 1, as a demo slot)"
+    )
+    p.add_argument("--model", help="override model.name")
+    p.add_argument(
+        "--image-size", type=int, nargs=2, metavar=("H", "W"), help="override frontend.image_size"
+    )
+    p.add_argument("--channels", type=int, help="override frontend.repeat_channels")
+    p.add_argument("--batch-size", type=int, help="override train.batch_size")
+    p.add_argument("--num-workers", type=int, help="override train.num_workers")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved repeats (median reported)")
+    return p.parse_args(argv)
+
+
+def configure(args):
+    spec = expand(load_sweep(args.sweep))[args.index]
+    cfg = spec.config
+    frontend = cfg.frontend
+    if args.image_size:
+        frontend = dataclasses.replace(frontend, image_size=tuple(args.image_size))
+    if args.channels:
+        frontend = dataclasses.replace(frontend, repeat_channels=args.channels)
+    model = dataclasses.replace(cfg.model, name=args.model) if args.model else cfg.model
+    train = cfg.train
+    if args.batch_size:
+        train = dataclasses.replace(train, batch_size=args.batch_size)
+    if args.num_workers is not None:
+        train = dataclasses.replace(train, num_workers=args.num_workers)
+    return spec, dataclasses.replace(cfg, frontend=frontend, model=model, train=train)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    spec, cfg = configure(args)
+    configure_determinism(False, device)
+    precision = Precision.for_device(cfg.train, device)
+    data = load_dataset(cfg.data, cfg.frontend.sample_rate, tuple(cfg.eval.sets), seed=0)
+    model = create_classifier(cfg.frontend, cfg.model, len(data.classes)).to(device)
+    if precision.channels_last:
+        model.backbone.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model, cfg.train)
+
+    def loader(epoch: int):
+        return train_loader(
+            data.train, cfg.train.batch_size, seed=epoch, num_workers=cfg.train.num_workers
+        )
+
+    # The backbone-alone input: this pipeline's own images (frontend output), kept on the device.
+    cached = []
+    with torch.no_grad():
+        for waveform, target in loader(0):
+            image = model.frontend(waveform.to(device))
+            if precision.channels_last:
+                image = image.contiguous(memory_format=torch.channels_last)
+            cached.append((image, target.to(device)))
+    n_batches = len(cached)
+    n_samples = sum(t.shape[0] for _, t in cached)
+    image_shape = tuple(cached[0][0].shape[1:])
+
+    def full(epoch: int) -> float:
+        augmenter = Augmenter(cfg.train.augment, device, seed=epoch)
+        stats = train_one_epoch(
+            model, loader(epoch), optimizer, augmenter, cfg.train, device, 0, precision
+        )
+        return stats.samples / stats.time_s
+
+    def backbone_alone(epoch: int) -> float:
+        model.train()
+        synchronize(device)
+        start = time.perf_counter()
+        for image, target in cached:
+            with precision.autocast(device):
+                logits = model.backbone(image)
+            loss = F.binary_cross_entropy_with_logits(logits.float(), target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        synchronize(device)
+        return n_samples / (time.perf_counter() - start)
+
+    def loader_alone(epoch: int) -> float:
+        start = time.perf_counter()
+        count = 0
+        for waveform, _ in loader(epoch):
+            count += waveform.to(device).shape[0]
+        synchronize(device)
+        return count / (time.perf_counter() - start)
+
+    def frontend_alone(epoch: int) -> float:
+        waveforms = [w.to(device) for w, _ in loader(epoch)]
+        synchronize(device)
+        start = time.perf_counter()
+        for waveform in waveforms:
+            image = model.frontend(waveform.requires_grad_(False))
+            if any(p.requires_grad for p in model.frontend.parameters()):
+                image.sum().backward()
+        synchronize(device)
+        return sum(w.shape[0] for w in waveforms) / (time.perf_counter() - start)
+
+    full(100), backbone_alone(100)  # warm-up: allocator, kernels, page cache
+    results: dict[str, list[float]] = {"full": [], "backbone": [], "loader": [], "frontend": []}
+    for r in range(args.repeats):
+        results["full"].append(full(r))
+        results["backbone"].append(backbone_alone(r))
+        results["loader"].append(loader_alone(r))
+        results["frontend"].append(frontend_alone(r))
+    med = {k: statistics.median(v) for k, v in results.items()}
+    overhead = 1 - med["full"] / med["backbone"]
+
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{cpu_model() or platform.processor()}, {args.threads} thread(s)"
+    )
+    print(f"trial {spec.index} {spec.name}: model {cfg.model.name}, image {image_shape}, batch "
+          f"{cfg.train.batch_size}, {n_batches} batches/epoch, workers {cfg.train.num_workers}, "
+          f"amp {precision.amp_dtype}, channels_last {precision.channels_last}, on {where}")  # fmt: skip
+    for key, label in (
+        ("full", "full pipeline (cache->loader->frontend->backbone), train step"),
+        ("backbone", "backbone alone on in-memory images, train step"),
+        ("loader", "loader alone (cache -> batches)"),
+        ("frontend", "frontend alone (forward, + backward if learnable)"),
+    ):
+        runs = ", ".join(f"{v:.1f}" for v in results[key])
+        print(f"  {label:62s} {med[key]:8.1f} samples/s  (runs: {runs})")
+    # Where the time goes, per sample: the sum of the parts against the pipeline.
+    print(f"  overhead of the pipeline over the backbone alone: {100 * overhead:.1f}% "
+          f"(target <= 5%); per sample: backbone {1e3 / med['backbone']:.2f} ms, frontend "
+          f"{1e3 / med['frontend']:.2f} ms, loader {1e3 / med['loader']:.2f} ms")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

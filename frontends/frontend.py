@@ -1,0 +1,179 @@
+"""The frontend module: waveforms `(batch, samples)` -> images `(batch, channels, H, W)`.
+
+    spectrogram (STFT power) -> frequency scale -> [0, 1] per example -> compression(s)
+        -> [0, 1] per example -> resize to image_size -> channels
+
+It is the first layer of the model and runs on the training device, inside the batch. All of it
+runs in float32 with autocast switched off: the compressions divide and take logs and powers of
+values spanning many decades, which bfloat16/float16 (8/11 mantissa bits) cannot represent
+(the seed measured this as a need for "32 bit rather than 16" in PCEN). The backbone after it is
+free to run under autocast; the frontend's output is float32 either way.
+
+    cfg = FrontendConfig(compression="pcen", image_size=(128, 512))
+    frontend = build_frontend(cfg).to("cuda")
+    images = frontend(waveforms)  # (64, 66150) -> (64, 1, 128, 512)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import functional
+from ._registry import create_compression, create_scale
+from .config import FrontendConfig
+
+
+class Spectrogram(nn.Module):
+    """`|STFT|**power`: `(batch, samples)` -> `(batch, n_fft // 2 + 1, frames)`; window as buffer."""
+
+    def __init__(
+        self,
+        n_fft: int,
+        win_length: int,
+        hop_length: int,
+        window: str = "hann",
+        center: bool = True,
+        pad_mode: str = "reflect",
+        power: float = 2.0,
+        dtype: torch.dtype = torch.float32,
+    ):
+        super().__init__()
+        if n_fft < win_length:
+            raise ValueError(
+                f"n_fft: {n_fft} is smaller than win_length {win_length}; use n_fft >= {win_length}"
+            )
+        self.n_fft, self.hop_length, self.center, self.pad_mode, self.power = (
+            n_fft,
+            hop_length,
+            center,
+            pad_mode,
+            power,
+        )
+        self.register_buffer("window", functional.make_window(window, win_length, dtype))
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        return functional.spectrogram(
+            waveform,
+            self.window,
+            self.n_fft,
+            self.hop_length,
+            self.center,
+            self.pad_mode,
+            self.power,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"n_fft={self.n_fft}, win_length={self.window.shape[0]}, hop_length={self.hop_length}, "
+            f"center={self.center}, power={self.power}"
+        )
+
+
+class Frontend(nn.Module):
+    """The configured waveform -> image pipeline; see the module docstring.
+
+    Computes in `dtype`: float32, or float64 for the tests that compare against librosa (every
+    matrix and parameter is then built in float64, not upcast from float32). One STFT and one scale are shared by all channels; each distinct
+    compression runs once even when its channel is repeated.
+    """
+
+    def __init__(self, cfg: FrontendConfig, dtype: torch.dtype = torch.float32):
+        super().__init__()
+        cfg = cfg.resolved()
+        self.cfg = cfg
+        self.spectrogram = Spectrogram(
+            cfg.n_fft,
+            cfg.win_length,
+            cfg.hop_length,
+            cfg.window,
+            cfg.center,
+            cfg.pad_mode,
+            cfg.power,
+            dtype,
+        )
+        self.scale = create_scale(cfg.scale, cfg, dtype)
+        self.n_bands = self.scale.n_bands
+        names = cfg.channel_compressions
+        self.compressions = nn.ModuleDict(
+            {
+                name: create_compression(name, cfg, self.n_bands, dtype)
+                for name in dict.fromkeys(names)
+            }
+        )
+        self.channel_index = [list(self.compressions).index(name) for name in names]
+
+    @property
+    def min_samples(self) -> int:
+        """The shortest clip the STFT accepts: one full FFT frame."""
+        return self.cfg.n_fft
+
+    def output_shape(self, n_samples: int) -> tuple[int, int, int]:
+        """`(channels, H, W)` of the image for a clip of `n_samples`."""
+        if self.cfg.image_size is not None:
+            return (self.cfg.out_channels, *self.cfg.image_size)
+        frames = functional.n_frames(
+            n_samples, self.cfg.n_fft, self.cfg.hop_length, self.cfg.center
+        )
+        return (self.cfg.out_channels, self.n_bands, frames)
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """`(batch, samples)` or `(samples,)` float waveform -> `(batch, channels, H, W)` float32."""
+        waveform = self._check_waveform(waveform)
+        dtype = self.spectrogram.window.dtype
+        with torch.autocast(device_type=waveform.device.type, enabled=False):
+            spec = self.scale(self.spectrogram(waveform.to(dtype)))  # (B, F, T)
+            if self.cfg.normalize_before:
+                spec = functional.normalize_min_max(spec)
+            channels = []
+            for compression in self.compressions.values():
+                image = compression(spec)  # (B, F, T)
+                if self.cfg.normalize_after:
+                    image = functional.normalize_min_max(image)
+                image = image.unsqueeze(1)  # (B, 1, F, T)
+                if self.cfg.image_size is not None:
+                    image = functional.resize(image, self.cfg.image_size)
+                channels.append(image)
+            if len(channels) == 1 and self.cfg.out_channels == 1:
+                return channels[0]
+            # Repeated channels are real copies: later in-place edits (augmentation) stay per channel.
+            return torch.cat([channels[i] for i in self.channel_index], dim=1)  # (B, C, H, W)
+
+    def _check_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
+        if not isinstance(waveform, torch.Tensor):
+            raise ValueError(
+                f"waveform: expected a torch.Tensor (batch, samples), got {type(waveform).__name__}"
+            )
+        if waveform.ndim == 1:
+            waveform = waveform.unsqueeze(0)
+        if waveform.ndim != 2:
+            raise ValueError(
+                f"waveform: shape {tuple(waveform.shape)} is not (batch, samples) or (samples,); "
+                "mix multi-channel audio down to mono and stack clips into one (batch, samples) tensor"
+            )
+        if not waveform.is_floating_point():
+            raise ValueError(
+                f"waveform: dtype {waveform.dtype} is not floating point; pass samples in [-1, 1], "
+                "e.g. int16 audio as x.float() / 32768"
+            )
+        if waveform.shape[-1] < self.min_samples:
+            seconds = waveform.shape[-1] / self.cfg.sample_rate
+            raise ValueError(
+                f"waveform: {waveform.shape[-1]} samples ({seconds:.4f} s at {self.cfg.sample_rate} Hz) "
+                f"is shorter than one FFT frame (n_fft = {self.cfg.n_fft} samples); use clips of at least "
+                f"{self.min_samples} samples or a smaller win_length / n_fft"
+            )
+        # One device sync per batch; a NaN here would silently poison min-max normalisation.
+        finite = torch.isfinite(waveform).all(dim=-1)
+        if not bool(finite.all()):
+            bad = (~finite).nonzero().flatten().tolist()
+            raise ValueError(
+                f"waveform: {len(bad)} of {waveform.shape[0]} clips contain NaN or inf samples "
+                f"(clip indices {bad[:10]}); clean or drop those clips before the frontend"
+            )
+        return waveform
+
+
+def build_frontend(cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> Frontend:
+    """The frontend module for `cfg` (resolved first: `n_fft` is filled in), computing in `dtype`."""
+    return Frontend(cfg, dtype)

@@ -1,0 +1,368 @@
+"""The tensor math of the frontends: pure functions, every input an argument, no module state.
+
+Shapes follow torchaudio: a spectrogram is `(..., freq, time)`; a filterbank is
+`(n_bands, n_freqs)` (librosa's orientation, so `weights @ spec` maps FFT bins to bands).
+Every function works in the dtype it is given (float32 in training, float64 in the tests that
+compare against librosa); none of them loops over time frames in Python.
+
+Sections, top to bottom: STFT, frequency scales (mel, log, ERB/gammatone), magnitude compression
+(dB, exponential, PCEN with its three smoother initialisations), normalisation and resize.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+# --------------------------------------------------------------------------------------------
+# STFT
+# --------------------------------------------------------------------------------------------
+
+WINDOWS = {
+    "hann": torch.hann_window,
+    "hamming": torch.hamming_window,
+    "blackman": torch.blackman_window,
+    "bartlett": torch.bartlett_window,
+}
+
+
+def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Periodic analysis window `(win_length,)`, as `scipy.signal.get_window(name, fftbins=True)`."""
+    if name not in WINDOWS:
+        raise ValueError(f"window: unknown window {name!r}; use one of {sorted(WINDOWS)}")
+    return WINDOWS[name](win_length, periodic=True, dtype=dtype)
+
+
+def spectrogram(
+    waveform: torch.Tensor,
+    window: torch.Tensor,
+    n_fft: int,
+    hop_length: int,
+    center: bool = True,
+    pad_mode: str = "reflect",
+    power: float = 2.0,
+) -> torch.Tensor:
+    """`|STFT|**power` of `waveform (batch, samples)` -> `(batch, n_fft // 2 + 1, frames)`.
+
+    A window shorter than `n_fft` is zero-padded on both sides (centred), as librosa and
+    torch.stft do. `center=True` pads `n_fft // 2` samples at both ends with `pad_mode`, so frame
+    `t` is centred on sample `t * hop_length`.
+    """
+    stft = torch.stft(
+        waveform,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=window.shape[-1],
+        window=window,
+        center=center,
+        pad_mode=pad_mode,
+        return_complex=True,
+    )  # (B, n_fft // 2 + 1, T) complex
+    # |X|^2 = re^2 + im^2 without a sqrt; addcmul is ~2x faster on CPU than summing view_as_real.
+    energy = stft.real.square().addcmul_(stft.imag, stft.imag)  # (B, F, T)
+    if power == 2.0:
+        return energy
+    # x**p with p < 1 has an infinite slope at 0: a floor keeps waveform gradients finite.
+    return energy.clamp_min(torch.finfo(energy.dtype).tiny).pow(power / 2.0)
+
+
+def fft_frequencies(
+    sample_rate: int, n_fft: int, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """Centre frequency in Hz of each rFFT bin, `(n_fft // 2 + 1,)` (= `np.fft.rfftfreq`)."""
+    return torch.arange(n_fft // 2 + 1, dtype=dtype) * (sample_rate / n_fft)
+
+
+def n_frames(n_samples: int, n_fft: int, hop_length: int, center: bool) -> int:
+    """Number of STFT frames torch.stft returns for a clip of `n_samples`."""
+    if center:
+        return 1 + n_samples // hop_length
+    return 1 + (n_samples - n_fft) // hop_length
+
+
+# --------------------------------------------------------------------------------------------
+# Frequency scales
+# --------------------------------------------------------------------------------------------
+
+# Slaney's Auditory Toolbox mel scale (librosa's default): linear below 1 kHz, log above.
+_SLANEY_F_SP = 200.0 / 3  # Hz per mel in the linear part
+_SLANEY_MIN_LOG_HZ = 1000.0
+_SLANEY_MIN_LOG_MEL = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
+_SLANEY_LOGSTEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel(freq_hz: torch.Tensor, mel_scale: str = "slaney") -> torch.Tensor:
+    """Hz -> mel, `mel_scale` "slaney" (librosa's default) or "htk" (2595 log10(1 + f/700))."""
+    if mel_scale == "htk":
+        return 2595.0 * torch.log10(1.0 + freq_hz / 700.0)
+    linear = freq_hz / _SLANEY_F_SP
+    log_part = (
+        _SLANEY_MIN_LOG_MEL
+        + torch.log(freq_hz.clamp_min(1e-10) / _SLANEY_MIN_LOG_HZ) / _SLANEY_LOGSTEP
+    )
+    return torch.where(freq_hz >= _SLANEY_MIN_LOG_HZ, log_part, linear)
+
+
+def mel_to_hz(mels: torch.Tensor, mel_scale: str = "slaney") -> torch.Tensor:
+    """mel -> Hz, the inverse of `hz_to_mel`."""
+    if mel_scale == "htk":
+        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    linear = _SLANEY_F_SP * mels
+    log_part = _SLANEY_MIN_LOG_HZ * torch.exp(_SLANEY_LOGSTEP * (mels - _SLANEY_MIN_LOG_MEL))
+    return torch.where(mels >= _SLANEY_MIN_LOG_MEL, log_part, linear)
+
+
+def triangular_filterbank(
+    fft_freqs_hz: torch.Tensor, edges_hz: torch.Tensor, norm: str | None = "slaney"
+) -> torch.Tensor:
+    """Triangles over FFT bins: band `m` rises from `edges[m]`, peaks at `edges[m+1]`, falls to
+    `edges[m+2]`. Returns `(n_bands, n_freqs)` with `n_bands = len(edges) - 2`.
+
+    `norm="slaney"` scales each triangle to unit area (2 / bandwidth_hz), as librosa does, so a
+    band reports energy density rather than energy summed over a growing number of bins.
+    """
+    widths_hz = edges_hz.diff()  # (n_bands + 1,)
+    ramps = edges_hz[:, None] - fft_freqs_hz[None, :]  # (n_bands + 2, n_freqs)
+    lower = -ramps[:-2] / widths_hz[:-1, None]
+    upper = ramps[2:] / widths_hz[1:, None]
+    weights = torch.clamp(torch.minimum(lower, upper), min=0.0)  # (n_bands, n_freqs)
+    if norm == "slaney":
+        weights = weights * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    elif norm is not None:
+        raise ValueError(f"mel_norm: unknown norm {norm!r}; use 'slaney' or None")
+    return weights
+
+
+def mel_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    f_min_hz: float = 0.0,
+    f_max_hz: float | None = None,
+    mel_scale: str = "slaney",
+    norm: str | None = "slaney",
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Mel filterbank `(n_mels, n_fft // 2 + 1)`, equal to `librosa.filters.mel` (float64)."""
+    f_max_hz = sample_rate / 2.0 if f_max_hz is None else f_max_hz
+    mel_range = hz_to_mel(torch.tensor([f_min_hz, f_max_hz], dtype=torch.float64), mel_scale)
+    mels = torch.linspace(float(mel_range[0]), float(mel_range[1]), n_mels + 2, dtype=torch.float64)
+    edges_hz = mel_to_hz(mels, mel_scale)
+    fft_freqs = fft_frequencies(sample_rate, n_fft)
+    return triangular_filterbank(fft_freqs, edges_hz, norm).to(dtype)
+
+
+def log_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_bands: int,
+    f_min_hz: float,
+    f_max_hz: float | None = None,
+    norm: str | None = "slaney",
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Log-spaced triangular bands `(n_bands, n_fft // 2 + 1)`: edges in geometric progression
+    from `f_min_hz` (> 0) to `f_max_hz`, so every band spans the same musical interval (constant Q,
+    bandwidth proportional to centre frequency) as a constant-Q transform's bins do."""
+    if f_min_hz <= 0:
+        raise ValueError(
+            f"f_min: the log scale needs f_min > 0 Hz (got {f_min_hz}); set e.g. f_min: 100"
+        )
+    f_max_hz = sample_rate / 2.0 if f_max_hz is None else f_max_hz
+    edges_hz = torch.logspace(
+        math.log10(f_min_hz), math.log10(f_max_hz), n_bands + 2, dtype=torch.float64
+    )
+    fft_freqs = fft_frequencies(sample_rate, n_fft)
+    return triangular_filterbank(fft_freqs, edges_hz, norm).to(dtype)
+
+
+# Slaney's MakeERBFilters constants (Glasberg & Moore ERB), as used by Ellis's gammatonegram.
+_EAR_Q = 9.26449
+_MIN_BW_HZ = 24.7
+
+
+def erb_bandwidth_hz(freq_hz: torch.Tensor) -> torch.Tensor:
+    """Equivalent rectangular bandwidth (Hz) of the auditory filter centred at `freq_hz`."""
+    return freq_hz / _EAR_Q + _MIN_BW_HZ
+
+
+def erb_center_frequencies(
+    n_bands: int, f_min_hz: float, f_max_hz: float, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """`n_bands` centre frequencies, ascending, uniformly spaced on the ERB-rate scale from
+    `f_min_hz` (the lowest centre) to just below `f_max_hz` (as Ellis's `fft2gammatonemx`)."""
+    eq_bw = _EAR_Q * _MIN_BW_HZ
+    steps = torch.arange(1, n_bands + 1, dtype=torch.float64)
+    ratio = math.log(f_min_hz + eq_bw) - math.log(f_max_hz + eq_bw)
+    cfreqs = (f_max_hz + eq_bw) * torch.exp(steps * ratio / n_bands) - eq_bw  # descending
+    return cfreqs.flip(0).to(dtype)
+
+
+def erb_filterbank(
+    sample_rate: int,
+    n_fft: int,
+    n_bands: int,
+    f_min_hz: float = 0.0,
+    f_max_hz: float | None = None,
+    power: float = 1.0,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Gammatone-like weighting of FFT bins `(n_bands, n_fft // 2 + 1)`, after Ellis's
+    `fft2gammatonemx` (Gammatone-like spectrograms, 2009): each row is the magnitude response of a
+    4th-order gammatone filter (Slaney's pole/zero design, ERB bandwidths) sampled at the rFFT bin
+    frequencies, scaled to gain 1 at its centre frequency.
+
+    Ellis applies these magnitude responses to a magnitude spectrogram. Here they are raised to
+    `power` so the matrix suits `|X|**power`: with `power=2` each band is the filter's output
+    energy; with `power=1` it is Ellis's matrix exactly.
+    """
+    f_max_hz = sample_rate / 2.0 if f_max_hz is None else f_max_hz
+    cf = erb_center_frequencies(n_bands, f_min_hz, f_max_hz)[:, None]  # (n_bands, 1)
+    T = 1.0 / sample_rate
+    B = 1.019 * 2 * math.pi * erb_bandwidth_hz(cf)  # pole bandwidth, rad/s
+    wT = 2 * math.pi * cf * T  # centre frequency, rad/sample
+    decay = torch.exp(-B * T)
+    pole = torch.polar(decay, wT)  # (n_bands, 1) complex
+
+    # Slaney's design: four real zeros decay * (cos wT +- k sin wT), k in {sqrt(3 +- 2^1.5)}, and
+    # the response's magnitude at the centre frequency (`gain`), used to scale the peak to 1.
+    z_cf = torch.polar(torch.ones_like(wT), wT)  # e^{i wT}, (n_bands, 1)
+    ks = (
+        math.sqrt(3 + 2**1.5),
+        -math.sqrt(3 + 2**1.5),
+        math.sqrt(3 - 2**1.5),
+        -math.sqrt(3 - 2**1.5),
+    )
+    zeros = [decay * (torch.cos(wT) + k * torch.sin(wT)) for k in ks]
+    gain_numerator = torch.ones_like(z_cf)
+    for k in ks:
+        gain_numerator = gain_numerator * (
+            -2 * z_cf**2 * T + 2 * decay * z_cf * T * (torch.cos(wT) - k * torch.sin(wT))
+        )
+    gain_denominator = (-2 * decay**2 - 2 * z_cf**2 + 2 * (1 + z_cf**2) * decay) ** 4
+    gain = (gain_numerator / gain_denominator).abs()
+
+    bins = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[None, :]
+    ucirc = torch.polar(torch.ones_like(bins), 2 * math.pi * bins / n_fft)  # (1, n_freqs)
+    numerator = torch.ones_like(bins)
+    for zero in zeros:
+        numerator = numerator * (ucirc - zero).abs()  # (n_bands, n_freqs)
+    poles = ((pole - ucirc) * (pole.conj() - ucirc)).abs() ** -4
+    weights = (T**4 / gain) * numerator * poles  # (n_bands, n_freqs), magnitude responses
+    return weights.pow(power).to(dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Magnitude compression
+# --------------------------------------------------------------------------------------------
+
+
+def db(spec: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
+    """The seed's "decibel" frontend: `log(max(spec, floor))` (natural log; a constant factor
+    away from 10 log10, which the [0, 1] normalisation after compression removes)."""
+    return torch.log(spec.clamp_min(floor))
+
+
+def exp_compress(spec: torch.Tensor, a: torch.Tensor, floor: float = 1e-12) -> torch.Tensor:
+    """Schlüter's exponential compression `spec ** (1 / (1 + e^a))`.
+
+    `a` is `()` / `(1, 1)` for one exponent or `(n_bands, 1)` for one per band; `spec` is
+    `(..., n_bands, time)`. Values below `floor` are raised to it first: `x ** w` (w < 1) has an
+    infinite slope at 0, which would turn the gradient of a silent bin into NaN. The floor
+    (-120 dB below a [0, 1]-normalised peak) changes nothing visible.
+    """
+    return spec.clamp_min(floor).pow(torch.sigmoid(-a))  # 1 / (1 + e^a) = sigmoid(-a)
+
+
+PCEN_INITS = ("loop", "first_frame", "librosa")
+
+
+def pcen_smoother(
+    energy: torch.Tensor, smoothing: torch.Tensor, init: str = "loop"
+) -> torch.Tensor:
+    """The PCEN smoother `M_t = s E_t + (1 - s) M_{t-1}` over time, `(..., freq, time)`, no loop.
+
+    `smoothing` (s in (0, 1)) is `()`, `(1, 1)` or `(freq, 1)`. The three initialisations:
+
+    - `loop`: the spectrogram repeated forever in time (the Merlin seed's fix for librosa's edge
+      artifact, taken to its limit). That smoother is the circular convolution of E with the kernel
+      `s (1-s)^k / (1 - (1-s)^T)`, k = 0..T-1, whose DFT is exactly the one-pole filter's frequency
+      response `s / (1 - (1-s) e^{-2 pi i j / T})` on the DFT grid (the geometric series over k
+      sums in closed form because `e^{-2 pi i j T / T} = 1`). So M is one rfft/irfft pair,
+      differentiable in s, with no kernel to build and nothing truncated.
+    - `first_frame`: `M_0 = E_0`, as LEAF and Perch do.
+    - `librosa`: `librosa.pcen`'s `lfilter` with `zi = lfilter_zi`, i.e. `M_{-1} = 1` whatever the
+      input's scale; this is the left-edge artifact, kept for comparison.
+
+    The causal forms follow from the looped one, because both obey the same recursion:
+    `M^c_t = M^loop_t + (1-s)^{t+1} (c - M^loop_{T-1})` for `M_{-1} = c`.
+    """
+    if init not in PCEN_INITS:
+        raise ValueError(f"pcen.init: unknown init {init!r}; use one of {list(PCEN_INITS)}")
+    n_time = energy.shape[-1]
+    dtype = energy.dtype
+    theta = torch.arange(n_time // 2 + 1, dtype=dtype, device=energy.device) * (
+        2 * math.pi / n_time
+    )
+    # 1 - e^{-i theta} written as 2 sin^2(theta/2) + i sin(theta): exact at theta -> 0, so the DC
+    # gain s / (0 + s) is exactly 1 even for tiny s.
+    one_minus_z = torch.complex(2 * torch.sin(theta / 2) ** 2, torch.sin(theta))  # (K,)
+    z = torch.polar(torch.ones_like(theta), -theta)  # e^{-i theta}, (K,)
+    response = smoothing / (one_minus_z + smoothing * z)  # (1 or freq, K) complex
+    looped = torch.fft.irfft(torch.fft.rfft(energy, dim=-1) * response, n=n_time, dim=-1)
+    if init != "loop":
+        start = torch.ones_like(energy[..., :1]) if init == "librosa" else energy[..., :1]
+        steps = torch.arange(1, n_time + 1, dtype=dtype, device=energy.device)
+        decay = torch.exp(steps * torch.log1p(-smoothing))  # (1-s)^{t+1}: (1 or freq, T)
+        looped = looped + decay * (start - looped[..., -1:])
+    # The FFT leaves rounding noise around zero where E is zero; M is an average of E >= 0.
+    return looped.clamp_min(0.0)
+
+
+def pcen(
+    energy: torch.Tensor,
+    smoothing: torch.Tensor,
+    gain: torch.Tensor,
+    bias: torch.Tensor,
+    power: torch.Tensor,
+    eps: torch.Tensor,
+    init: str = "loop",
+) -> torch.Tensor:
+    """Per-channel energy normalisation (Wang et al. 2016), `(..., freq, time)` -> same shape:
+
+        PCEN = (E / (eps + M)^gain + bias)^power - bias^power,  M = pcen_smoother(E, smoothing)
+
+    Each parameter is `()`, `(1, 1)` or `(freq, 1)`. Written as librosa does,
+    `bias^power * expm1(power * log1p(E (eps + M)^-gain / bias))`, which keeps float32 precise
+    where the two terms of the difference are close (quiet frames).
+    """
+    smooth = pcen_smoother(energy, smoothing, init)
+    agc = torch.exp(-gain * torch.log(eps + smooth))  # (eps + M)^-gain
+    return bias.pow(power) * torch.expm1(power * torch.log1p(energy * agc / bias))
+
+
+# --------------------------------------------------------------------------------------------
+# Normalisation and resize
+# --------------------------------------------------------------------------------------------
+
+
+def normalize_min_max(x: torch.Tensor) -> torch.Tensor:
+    """Scale each example `(..., freq, time)` to [0, 1] over its last two dims. A constant example
+    (silence) becomes all zeros rather than 0/0."""
+    lo = x.amin(dim=(-2, -1), keepdim=True)
+    span = x.amax(dim=(-2, -1), keepdim=True) - lo
+    scale = 1.0 / torch.where(span > 0, span, torch.ones_like(span))  # (..., 1, 1)
+    # Multiplying by the per-example reciprocal: a cheaper backward than a broadcast division.
+    return (x - lo) * scale
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of `(batch, channels, H, W)` to `size = (H', W')`, antialiased when either
+    side shrinks (plain bilinear would alias: it reads only 2 of the many pixels a shrunk pixel
+    covers). Values stay within the input's range (the weights are non-negative, summing to 1)."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    shrinks = size[0] < image.shape[-2] or size[1] < image.shape[-1]
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinks)

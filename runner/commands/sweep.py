@@ -1,0 +1,242 @@
+"""`specsweep sweep SWEEP.yaml`: run every trial of a sweep on this machine's slots, resumably.
+
+specsweep sweep sweeps/demo.yaml
+specsweep sweep sweeps/merlin_part1.yaml --gpus 0,1 --jobs-per-gpu 2
+specsweep sweep sweeps/demo.yaml --slots 2 --max-retries 1 --storage postgresql://u:p@db/optuna
+
+Started again, the same command resumes: finished trials are never run twice. Several machines
+(or several supervisors) share one sweep through `--storage` (a PostgreSQL URL) and a shared
+`--tracking-uri`. Exit code 0 when every trial completed (or was pruned), 1 when any failed for
+good, 130 when stopped with Ctrl-C, 2 for a mistake in the sweep file or the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from runner.config import SweepConfig, load_sweep
+from runner.grid import expand
+from runner.progress import Progress, format_duration
+from runner.study import ATTR_REASON, ATTR_TRAIN_TIME, SweepQueue, open_store
+from runner.supervisor import Outcome, Supervisor, plan_slots
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "sweep",
+        help="run a sweep: every trial once, in parallel, resumable",
+        description=(
+            "Run every trial of a sweep file on this machine (one child process per slot), "
+            "tracking them in an Optuna study and MLflow. Ctrl-C stops gracefully (twice: at "
+            "once); running the same command again resumes."
+        ),
+    )
+    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/demo.yaml")
+    parser.add_argument("--slots", type=_positive, help="trials at once (default: resources.slots)")
+    parser.add_argument(
+        "--jobs-per-gpu", type=_positive, help="trials per GPU (default: resources.jobs_per_gpu)"
+    )
+    parser.add_argument(
+        "--gpus", type=_gpu_list, help="GPU indices to use, e.g. 0,1 (default: all visible)"
+    )
+    parser.add_argument(
+        "--threads", type=_positive, help="CPU threads per slot (default: cores // slots)"
+    )
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="Optuna storage (default: journal file .specsweep/studies/<sweep>.journal)",
+    )
+    parser.add_argument(
+        "--tracking-uri", metavar="URI", help="MLflow tracking URI (default: tracking.uri)"
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_non_negative,
+        help="retries of a failing trial (default: search.max_retries)",
+    )
+    parser.add_argument(
+        "--no-live", action="store_true", help="plain line-per-event output even on a terminal"
+    )
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
+    return value
+
+
+def _gpu_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(g) for g in text.split(",") if g.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text}: give GPU indices separated by commas, e.g. 0,1"
+        ) from None
+
+
+def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig:
+    """The sweep with the command line's options written over its file's values."""
+    resources = sweep.resources
+    for option, key in (
+        ("slots", "slots"),
+        ("jobs_per_gpu", "jobs_per_gpu"),
+        ("gpus", "gpus"),
+        ("threads", "threads_per_slot"),
+    ):
+        if getattr(args, option, None) is not None:
+            resources = dataclasses.replace(resources, **{key: getattr(args, option)})
+    storage, tracking, search = sweep.storage, sweep.tracking, sweep.search
+    if args.storage is not None:
+        storage = dataclasses.replace(storage, url=args.storage)
+    if args.tracking_uri is not None:
+        tracking = dataclasses.replace(tracking, uri=args.tracking_uri)
+    if args.max_retries is not None:
+        search = dataclasses.replace(search, max_retries=args.max_retries)
+    return dataclasses.replace(
+        sweep, resources=resources, storage=storage, tracking=tracking, search=search
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    sweep = apply_overrides(load_sweep(args.sweep), args)
+    return run_sweep(sweep, args.sweep, live=False if args.no_live else None)
+
+
+def run_sweep(
+    sweep: SweepConfig,
+    sweep_path: str,
+    *,
+    live: bool | None = None,
+    worker_command: list[str] | None = None,
+) -> int:
+    """Supervise the sweep on this machine until it is done or stopped; the exit code."""
+    specs = expand(sweep)
+    store = open_store(sweep.storage.url, sweep.name)
+    queue = SweepQueue.open(sweep, specs, store)
+    slots = plan_slots(sweep.resources)
+    progress = Progress.create(sweep.name, live=live)
+    console = progress.console
+    counts = queue.counts()
+    console.print(
+        f"sweep {sweep.name}: {len(specs)} trials ({sweep.search.sampler}"
+        f"{f', {sweep.search.n_trials} sampled' if sweep.search.sampler != 'grid' else ''}), "
+        f"{counts.complete + counts.pruned} already done; {len(slots)} slot(s): "
+        + ", ".join(s.describe() for s in slots)
+    )
+    console.print(
+        f"  Optuna: {store.url}   MLflow: {sweep.tracking.uri} (experiment {sweep.experiment})"
+    )
+    supervisor = Supervisor(
+        sweep,
+        queue,
+        slots,
+        tracking_uri=sweep.tracking.uri,
+        experiment=sweep.experiment,
+        progress=progress,
+        worker_command=worker_command,
+    )
+    outcome = supervisor.run()
+    return report(sweep, queue, outcome, console, sweep_path=sweep_path)
+
+
+def result_rows(queue: SweepQueue) -> list[dict]:
+    """One row per point: its state, MAP, training time, attempts; best MAP first."""
+    rows = []
+    for point in queue.points():
+        state = queue._state(point)
+        final = point.final
+        value = (
+            final.values[0] if final is not None and final.values and state == "complete" else None
+        )
+        rows.append(
+            {
+                "trial": point.spec.run_name,
+                "state": state,
+                "map": value,
+                "train_time_s": final.user_attrs.get(ATTR_TRAIN_TIME)
+                if state == "complete"
+                else None,
+                "attempts": len(point.attempts),
+                "reason": final.user_attrs.get(ATTR_REASON)
+                if final is not None and state != "complete"
+                else None,
+            }
+        )
+    rows.sort(key=lambda r: (r["map"] is None, -(r["map"] or 0.0), r["trial"]))
+    return rows
+
+
+def report(
+    sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Console, sweep_path: str
+) -> int:
+    """Print the end-of-sweep table and what to do next; the exit code."""
+    rows = result_rows(queue)
+    table = Table(
+        title=f"{sweep.name}: trials by MAP on '{sweep.eval.sets[0]}'", title_justify="left"
+    )
+    for name, justify in (
+        ("trial", "left"),
+        ("MAP", "right"),
+        ("train time", "right"),
+        ("state", "left"),
+        ("attempts", "right"),
+        ("reason", "left"),
+    ):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        train = r["train_time_s"]
+        table.add_row(
+            r["trial"],
+            f"{r['map']:.4f}" if r["map"] is not None else "-",
+            f"{train:.1f} s" if train is not None and not math.isnan(train) else "-",
+            r["state"],
+            str(r["attempts"]),
+            r["reason"] or "",
+        )
+    console.print(table)
+    counts = queue.counts()
+    console.print(
+        f"{counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed, "
+        f"{counts.queued + counts.running} not finished; {outcome.ran} attempt(s) run here"
+        + (
+            f", median trial {format_duration(sorted(outcome.durations_s)[len(outcome.durations_s) // 2])}"
+            if outcome.durations_s
+            else ""
+        )
+    )
+    console.print(
+        f"MLflow experiment '{sweep.experiment}' at {sweep.tracking.uri}: `make ui` to browse it; "
+        f"`make report SWEEP={sweep_path}` (or `specsweep report {sweep_path}`) for the figures."
+    )
+    if outcome.interrupted:
+        console.print(
+            f"Stopped. Run the same command again to resume: specsweep sweep {sweep_path}"
+        )
+        return EXIT_INTERRUPTED
+    if counts.failed:
+        print(
+            f"specsweep: {counts.failed} trial(s) failed after {sweep.search.max_retries} retries; "
+            "see the reason column and the logs under .specsweep/runs/",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return 0

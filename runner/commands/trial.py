@@ -1,0 +1,130 @@
+"""`specsweep trial SWEEP.yaml --name NAME | --index I`: run one trial in the foreground.
+
+specsweep trial sweeps/demo.yaml --index 0
+specsweep trial sweeps/demo.yaml --name w512-h128-mel-64x256 --seed 1 --device cpu --threads 1
+
+Prints one line per epoch and the final metrics, and leaves the run in MLflow (the sweep's
+`tracking.uri`, default sqlite:///mlflow.db). Exit code 0 when the trial finished, 1 when it
+failed (the reason is printed and tagged on the run), 3 when it was pruned; Ctrl-C or SIGTERM
+mark the run KILLED `interrupted` and exit 130 / 143. The trial resumes from its checkpoint
+when started again after an interruption. This is also how the sweep supervisor runs a trial
+(`--attempt`, `--tag`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import signal
+import sys
+
+from runner.errors import UserError
+
+EXIT_FAILED, EXIT_PRUNED = 1, 3
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "trial",
+        help="run one trial of a sweep in the foreground",
+        description="Train and evaluate one trial (grid point x seed) and log it to MLflow.",
+    )
+    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/demo.yaml")
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--name", help="the trial's name as `specsweep plan` lists it")
+    which.add_argument("--index", type=int, help="the trial's 0-based index in `specsweep plan`")
+    parser.add_argument(
+        "--seed", type=int, help="the seed (default: the sweep's first seed for --name)"
+    )
+    parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: the sweep's)")
+    parser.add_argument("--experiment", help="MLflow experiment (default: the sweep's)")
+    parser.add_argument(
+        "--device", help="cpu, cuda or cuda:N (default: cuda when available, else cpu)"
+    )
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--attempt", type=int, default=1, help="1-based attempt number (a tag)")
+    parser.add_argument(
+        "--tag", action="append", default=[], metavar="KEY=VALUE", help="extra run tag (repeatable)"
+    )
+    parser.add_argument("--result-json", metavar="PATH", help="write the result as JSON here")
+    return parser
+
+
+def command(args: argparse.Namespace) -> int:
+    from runner.config import load_sweep
+    from runner.grid import expand, find
+    from runner.trial import run_trial
+
+    if args.threads is not None and args.threads < 1:
+        raise UserError(f"--threads {args.threads}: must be at least 1")
+    if args.attempt < 1:
+        raise UserError(f"--attempt {args.attempt}: must be at least 1")
+    tags = dict(_parse_tag(t) for t in args.tag)
+    sweep = load_sweep(args.sweep)
+    spec = find(expand(sweep), name=args.name, index=args.index, seed=args.seed)
+    if args.seed is not None and spec.seed != args.seed:  # a seed outside the sweep's list
+        spec = dataclasses.replace(spec, seed=args.seed)
+    uri = args.tracking_uri or sweep.tracking.uri
+    experiment = args.experiment or sweep.tracking.experiment or sweep.name
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    signal.signal(signal.SIGTERM, _terminate)  # a supervisor stopping us: end the run as KILLED
+    epochs = spec.config.train.epochs
+    print(f"trial {spec.index} {spec.name}-s{spec.seed} (cfg_key {spec.cfg_key}) -> {uri}, "
+          f"experiment {experiment}", flush=True)  # fmt: skip
+
+    def progress(epoch: int, metrics: dict[str, float]) -> None:
+        print(format_epoch(epoch, epochs, metrics), flush=True)
+
+    result = run_trial(
+        spec,
+        tracking_uri=uri,
+        experiment=experiment,
+        attempt=args.attempt,
+        extra_tags=tags,
+        epoch_callback=progress,
+        device=args.device,
+        threads=args.threads,
+    )
+    if result.resumed_from_epoch:
+        print(f"(resumed after epoch {result.resumed_from_epoch})")
+    if args.result_json:
+        with open(args.result_json, "w") as f:
+            json.dump(dataclasses.asdict(result), f, indent=2)
+    if result.finished:
+        m = result.metrics
+        maps = "  ".join(
+            f"{k} {v:.4f}" for k, v in m.items() if k.startswith(("map_", "file_map_"))
+        )
+        print(f"FINISHED  {maps}  train_time_s {m['train_time_s']:.1f}  "
+              f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}")  # fmt: skip
+        return 0
+    print(f"{result.status}: {result.reason} (run {result.run_id})", file=sys.stderr)
+    return EXIT_PRUNED if result.reason == "pruned" else EXIT_FAILED
+
+
+def format_epoch(epoch: int, epochs: int, metrics: dict[str, float]) -> str:
+    """`epoch 3/8  loss 0.2859  val_map test 0.4362 field 0.2290  7.5 s  lr 0.1`"""
+    val = " ".join(
+        f"{k.removeprefix('val_map_')} {v:.4f}"
+        for k, v in metrics.items()
+        if k.startswith("val_map_")
+    )
+    return (
+        f"epoch {epoch}/{epochs}  loss {metrics['train_loss']:.4f}"
+        + (f"  val_map {val}" if val else "")
+        + f"  {metrics['epoch_time_s']:.1f} s  lr {metrics['lr']:g}"
+    )
+
+
+def _parse_tag(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UserError(f"--tag {text}: expected KEY=VALUE, e.g. --tag optuna_trial=3")
+    return key, value
+
+
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)

@@ -1,0 +1,203 @@
+"""The child process of one slot: run one attempt of one trial, report how it ended.
+
+    python -m runner.worker JOB.json
+
+The supervisor writes JOB.json (see `Job file` below), starts this module with
+`CUDA_VISIBLE_DEVICES` and the thread variables already set for its slot, and reads back:
+
+- the exit code: EXIT_FINISHED, EXIT_FAILED, EXIT_PRUNED, EXIT_INTERRUPTED; anything else (a
+  signal, a crash before the result was written) means the child died and its MLflow run is
+  closed by the supervisor;
+- `result_path`: {"status", "reason", "metrics", "run_id", "epochs_done", "timing"} as JSON;
+- `status_path`: rewritten at start-up and after every epoch ({"phase", "epoch", "epochs",
+  "metrics", "t"}), which the progress display reads.
+
+With pruning on, every epoch's `val_map_<first eval set>` is reported to the Optuna trial and
+`TrialPruned` is raised when the study's pruner says so; run_trial ends the run KILLED `pruned`.
+Nothing here touches CUDA before run_trial picks the (only visible) device.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_FINISHED = 0
+EXIT_FAILED = 3
+EXIT_PRUNED = 4
+EXIT_INTERRUPTED = 5
+EXIT_CODES = {
+    "FINISHED": EXIT_FINISHED,
+    "FAILED": EXIT_FAILED,
+    "pruned": EXIT_PRUNED,
+    "interrupted": EXIT_INTERRUPTED,
+}
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Write atomically (temp file + rename) so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when the supervisor dies (a SIGKILLed supervisor must
+    not leave an orphan that finishes its trial, which its restarted self would run again)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(EXIT_INTERRUPTED)
+
+
+def spec_to_dict(spec) -> dict[str, Any]:
+    """A TrialSpec as JSON-safe data (the inverse is `spec_from_dict`)."""
+    return {
+        "sweep": spec.sweep,
+        "index": spec.index,
+        "config_index": spec.config_index,
+        "name": spec.name,
+        "cfg_key": spec.cfg_key,
+        "seed": spec.seed,
+        "swept": spec.swept,
+        "config": spec.config.to_dict(),
+    }
+
+
+def spec_from_dict(data: dict[str, Any]):
+    from runner.grid import TrialConfig, TrialSpec
+
+    return TrialSpec(**{**data, "config": TrialConfig.from_dict(data["config"])})
+
+
+def make_epoch_callback(job: dict[str, Any]):
+    """Write each epoch to the status file; with pruning, report to Optuna and maybe prune."""
+    status_path = job["status_path"]
+    epochs = job.get("epochs")
+    pruning = job.get("pruning")
+    trial = None
+    if pruning:
+        import optuna
+
+        from runner.config import SearchConfig
+        from runner.study import make_pruner, open_store
+
+        store = open_store(job["storage_url"], job["study"])
+        search = SearchConfig(**pruning)
+        study = optuna.load_study(
+            study_name=job["study"], storage=store.storage, pruner=make_pruner(search)
+        )
+        trial = optuna.Trial(study, job["trial_id"])
+
+    def callback(epoch: int, metrics: dict[str, float]) -> None:
+        write_json(
+            status_path,
+            {
+                "phase": "training",
+                "epoch": epoch,
+                "epochs": epochs,
+                "metrics": metrics,
+                "t": time.time(),
+            },
+        )
+        if trial is None:
+            return
+        value = metrics.get(job["prune_metric"])
+        if value is None:  # no evaluation this epoch (eval.every_n_epochs > 1)
+            return
+        trial.report(float(value), epoch)
+        if trial.should_prune():
+            from runner.trial import TrialPruned
+
+            raise TrialPruned(f"epoch {epoch}: {job['prune_metric']} {value:.4f} below the median")
+
+    return callback
+
+
+def run(job: dict[str, Any]) -> int:
+    """Run the job's trial; write the result file; return the exit code."""
+    t_start = time.time()
+    write_json(
+        job["status_path"],
+        {"phase": "starting", "epoch": 0, "epochs": job.get("epochs"), "t": t_start},
+    )
+    from runner.trial import run_trial
+
+    spec = spec_from_dict(job["spec"])
+    callback = make_epoch_callback(job)
+    t_ready = time.time()
+    result = None
+    try:
+        result = run_trial(
+            spec,
+            tracking_uri=job["tracking_uri"],
+            experiment=job["experiment"],
+            attempt=job["attempt"],
+            extra_tags={"optuna_trial": job["trial_number"]},
+            epoch_callback=callback,
+            device=job.get("device"),
+            threads=job.get("threads"),
+        )
+        status, reason = result.status, result.reason
+    except (KeyboardInterrupt, SystemExit):
+        status, reason = "KILLED", "interrupted"  # run_trial marked the run before re-raising
+    except Exception as err:  # before run_trial could open a run (e.g. no such device)
+        status, reason = "FAILED", f"error: {type(err).__name__}: {err}"
+    t_end = time.time()
+    write_json(
+        job["result_path"],
+        {
+            "status": status,
+            "reason": reason,
+            "metrics": dict(result.metrics) if result else {},
+            "run_id": result.run_id if result else None,
+            "epochs_done": result.epochs_done if result else None,
+            # child start (supervisor's clock) -> imports done -> run_trial returned
+            "timing": {
+                "t_spawn": job.get("t_spawn"),
+                "t_start": t_start,
+                "t_ready": t_ready,
+                "t_end": t_end,
+            },
+        },
+    )
+    if status == "FINISHED":
+        return EXIT_FINISHED
+    if reason in ("pruned", "interrupted"):
+        return EXIT_CODES[reason]
+    return EXIT_FAILED
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m runner.worker JOB.json", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text())
+    die_with_parent(int(job["supervisor_pid"]))
+    # The supervisor stops a child with SIGINT (or SIGTERM): both end the run as `interrupted`.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    return run(job)
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    # Leave at once: the result file is written and the MLflow run ended (synchronously), while
+    # the interpreter's teardown with torch and MLflow loaded takes seconds the supervisor would
+    # otherwise wait for before it can tell Optuna and start the next trial.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,98 @@
+"""A stand-in child for the supervisor's fast tests: the real worker protocol, no training.
+
+    python tests/sweep_fake_worker.py JOB.json            # as a child (what the supervisor runs)
+    python tests/sweep_fake_worker.py --supervise X.yaml  # `specsweep sweep X.yaml` with these children
+
+It speaks the protocol of runner.worker (job file in; status file, result file, exit code out;
+SIGINT -> interrupted; dies with its parent), and behaves as the JSON plan in the environment
+variable SPECSWEEP_FAKE_PLAN says, keyed by run name (`<trial name>-s<seed>`) or "default":
+
+    {"sleep": 0.3}            take that long, then finish with MAP = "map" (default 0.5)
+    {"fail_attempts": 9}      fail (exit EXIT_FAILED, reason "error: planned") while attempt <= 9
+    {"crash_attempts": 1}     SIGKILL itself while attempt <= 1 (a child killed mid-trial)
+
+Each start appends "<run name> <attempt>" to SPECSWEEP_FAKE_LOG, so a test counts executions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runner import worker
+
+
+def main(job_path: str) -> int:
+    job = json.loads(Path(job_path).read_text())
+    worker.die_with_parent(int(job["supervisor_pid"]))
+    signal.signal(signal.SIGINT, worker._interrupt)
+    spec = job["spec"]
+    run_name = f"{spec['name']}-s{spec['seed']}"
+    plans = json.loads(os.environ.get("SPECSWEEP_FAKE_PLAN", "{}"))
+    plan = {**plans.get("default", {}), **plans.get(run_name, {})}
+    attempt = int(job["attempt"])
+    with open(os.environ["SPECSWEEP_FAKE_LOG"], "a") as log:
+        log.write(
+            f"{run_name} {attempt} {os.getpid()} {os.environ.get('CUDA_VISIBLE_DEVICES')!r} "
+            f"{os.environ.get('OMP_NUM_THREADS')}\n"
+        )
+    t_start = time.time()
+
+    def result(status: str, reason: str | None, metrics: dict) -> None:
+        timing = {
+            "t_spawn": job["t_spawn"],
+            "t_start": t_start,
+            "t_ready": t_start,
+            "t_end": time.time(),
+        }
+        worker.write_json(
+            job["result_path"],
+            {
+                "status": status,
+                "reason": reason,
+                "metrics": metrics,
+                "run_id": None,
+                "timing": timing,
+            },
+        )
+
+    try:
+        if attempt <= plan.get("crash_attempts", 0):
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        if attempt <= plan.get("fail_attempts", 0):
+            result("FAILED", "error: planned", {})
+            return worker.EXIT_FAILED
+        epochs = 2
+        for epoch in range(1, epochs + 1):
+            time.sleep(float(plan.get("sleep", 0.3)) / epochs)
+            worker.write_json(
+                job["status_path"],
+                {"phase": "training", "epoch": epoch, "epochs": epochs, "t": time.time()},
+            )
+    except KeyboardInterrupt:
+        result("KILLED", "interrupted", {})
+        return worker.EXIT_INTERRUPTED
+    result("FINISHED", None, {"map_test": float(plan.get("map", 0.5)), "train_time_s": 0.1})
+    return worker.EXIT_FINISHED
+
+
+def supervise(sweep_path: str) -> int:
+    from runner.commands.sweep import run_sweep
+    from runner.config import load_sweep
+
+    return run_sweep(
+        load_sweep(sweep_path), sweep_path, live=False, worker_command=[sys.executable, __file__]
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--supervise":
+        sys.exit(supervise(sys.argv[2]))
+    sys.exit(main(sys.argv[1]))
