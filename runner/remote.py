@@ -153,6 +153,41 @@ def engine_kwargs(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> dict:
     return kwargs
 
 
+# Key of the PostgreSQL advisory lock held while Optuna creates its tables (any fixed 64-bit value
+# that no other application on the database uses: "specswep" in ASCII).
+SCHEMA_LOCK_KEY = int.from_bytes(b"specswep", "big")
+
+
+def open_rdb_storage(url: str, timeout_s: float = CONNECT_TIMEOUT_S):
+    """`optuna.storages.RDBStorage(url)` with `engine_kwargs(url)`, safe to call from many
+    processes at once on a fresh database.
+
+    RDBStorage creates its tables and enum types on first use; two supervisors starting together
+    on an empty PostgreSQL database both try, and one fails with `duplicate key value violates
+    unique constraint "pg_type_typname_nsp_index"` (CREATE TYPE has no IF NOT EXISTS). A
+    session-level advisory lock lets one process create the schema while the others wait.
+    """
+    import optuna
+    import sqlalchemy
+
+    kwargs = engine_kwargs(url, timeout_s)
+    if scheme_of(url) not in ("postgresql", "postgres"):
+        return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+    lock_engine = sqlalchemy.create_engine(url, **kwargs)
+    try:
+        with lock_engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": SCHEMA_LOCK_KEY})
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            finally:
+                conn.execute(
+                    sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": SCHEMA_LOCK_KEY}
+                )
+                conn.commit()
+    finally:
+        lock_engine.dispose()
+
+
 def _database_problem(detail: str) -> str:
     """The driver's message -> what went wrong and what to do, in the user's words."""
     text = detail.lower()

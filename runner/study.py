@@ -42,12 +42,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from runner import _schema
 from runner.errors import UserError
+from runner.remote import check_storage, open_rdb_storage
+from runner.secrets import mask_text, mask_url, url_password
 
 if TYPE_CHECKING:
     from runner.config import SearchConfig, SweepConfig
@@ -113,20 +115,24 @@ def open_store(url: str | None, sweep_name: str) -> Store:
         return Store(f"journal:{path}", storage, path.with_name(path.name + ".queue.lock"))
     if url.startswith("sqlite"):
         raise UserError(
-            f"storage.url: {url!r}: SQLite is not safe for parallel Optuna workers (DESIGN.md "
+            f"storage.url: {mask_url(url)!r}: SQLite is not safe for parallel Optuna workers (DESIGN.md "
             "decision 6); leave storage.url unset for the journal file under .specsweep/studies/, "
             "or use postgresql://user:pass@host/db for several machines"
         )
     if not url.startswith(("postgresql", "mysql")):
         raise UserError(
-            f"storage.url: {url!r} is not a storage URL specsweep knows; use journal:PATH, "
+            f"storage.url: {mask_url(url)!r} is not a storage URL specsweep knows; use journal:PATH, "
             "postgresql://user:pass@host/db, or leave it unset for the default journal file"
         )
+    # Connect once first: a wrong password or a dead server is a one-line UserError (password
+    # masked) within seconds, not a driver traceback after the OS's TCP timeout.
+    check_storage(url)
     try:
-        storage = RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        storage = open_rdb_storage(url)  # tables created under a lock: supervisors start together
     except Exception as err:
         raise UserError(
-            f"storage.url: cannot open {url!r} ({err}); check the URL and that the server is up"
+            f"storage.url: cannot open {mask_url(url)!r} ({mask_text(str(err), [url_password(url)])});"
+            " check the URL and that the server is up"
         ) from None
     # PostgreSQL has advisory locks; other databases fall back to a lock file, which guards the
     # supervisors of this machine only.
@@ -206,7 +212,7 @@ def open_study(sweep: SweepConfig, store: Store) -> optuna.Study:
     if have != wanted:
         raise UserError(
             f"search.objective: '{sweep.search.objective}' needs objectives {wanted}, but the "
-            f"study '{sweep.name}' in {store.url} was created with {have}; set the objective it "
+            f"study '{sweep.name}' in {mask_url(store.url)} was created with {have}; set the objective it "
             "was started with, or give the sweep a new name"
         )
     return study

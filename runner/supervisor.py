@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -231,6 +232,9 @@ class Supervisor:
         self.experiment = experiment
         self.progress = progress
         self.run_dir = run_dir or Path(".specsweep/runs") / sweep.name
+        # Slot files (job, status, result) are this process's own: several supervisors may share
+        # a working directory (nodes on one shared filesystem, or two on one machine).
+        self.slot_dir = self.run_dir / f"{socket.gethostname()}-{os.getpid()}"
         # The child's command line, the job file appended; tests substitute a stand-in child.
         self.worker_command = worker_command or [sys.executable, "-m", "runner.worker"]
         self.first_set = sweep.eval.sets[0]
@@ -242,18 +246,22 @@ class Supervisor:
     # ------------------------------------------------------------------ main loop
 
     def run(self) -> Outcome:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.slot_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
         self._experiment_id = ensure_experiment(self.tracking_uri, self.experiment)
         self.queue.sync()
         self._reap()
-        previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        # SIGUSR1: SLURM's warning before the time limit (slurm/specsweep-array.sbatch); handled
+        # like SIGTERM (preemption): running attempts go back to the queue.
+        stop_signals = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+        previous = {s: signal.signal(s, self._on_signal) for s in stop_signals}
         try:
             with self.progress:
                 self._loop()
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+        shutil.rmtree(self.slot_dir, ignore_errors=True)  # every child has been collected
         return self.outcome
 
     def _on_signal(self, signum, frame) -> None:
@@ -312,9 +320,9 @@ class Supervisor:
 
     def _start(self, slot: Slot, job: Job) -> Child:
         stem = f"{job.spec.name}-s{job.spec.seed}-a{job.attempt}"
-        job_path = self.run_dir / f"slot{slot.index}.job.json"
-        result_path = self.run_dir / f"slot{slot.index}.result.json"
-        status_path = self.run_dir / f"slot{slot.index}.status.json"
+        job_path = self.slot_dir / f"slot{slot.index}.job.json"
+        result_path = self.slot_dir / f"slot{slot.index}.result.json"
+        status_path = self.slot_dir / f"slot{slot.index}.status.json"
         log_path = self.run_dir / "logs" / f"{stem}.log"
         for stale in (result_path, status_path):
             stale.unlink(missing_ok=True)

@@ -44,6 +44,7 @@ def write_json(path: str | Path, data: dict[str, Any]) -> None:
     """Write atomically (temp file + rename) so a reader never sees half a file."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.touch(mode=0o600)  # owner only: a job file holds the storage URL, maybe with a password
     tmp.write_text(json.dumps(data, default=str))
     os.replace(tmp, path)
 

@@ -23,6 +23,8 @@ from rich.table import Table
 from runner.config import SweepConfig, load_sweep
 from runner.grid import expand
 from runner.progress import Progress, format_duration
+from runner.remote import check_tracking, resolve_sweep_urls
+from runner.secrets import mask_url
 from runner.study import ATTR_REASON, ATTR_TRAIN_TIME, SweepQueue, open_store
 from runner.supervisor import Outcome, Supervisor, plan_slots
 
@@ -105,10 +107,10 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
         if getattr(args, option, None) is not None:
             resources = dataclasses.replace(resources, **{key: getattr(args, option)})
     storage, tracking, search = sweep.storage, sweep.tracking, sweep.search
-    if args.storage is not None:
-        storage = dataclasses.replace(storage, url=args.storage)
-    if args.tracking_uri is not None:
-        tracking = dataclasses.replace(tracking, uri=args.tracking_uri)
+    # --storage / --tracking-uri, else SPECSWEEP_STORAGE / SPECSWEEP_TRACKING_URI, else the file.
+    url, uri = resolve_sweep_urls(sweep, args.storage, args.tracking_uri)
+    storage = dataclasses.replace(storage, url=url)
+    tracking = dataclasses.replace(tracking, uri=uri)
     if args.max_retries is not None:
         search = dataclasses.replace(search, max_retries=args.max_retries)
     return dataclasses.replace(
@@ -130,6 +132,8 @@ def run_sweep(
 ) -> int:
     """Supervise the sweep on this machine until it is done or stopped; the exit code."""
     specs = expand(sweep)
+    # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.
+    check_tracking(sweep.tracking.uri)
     store = open_store(sweep.storage.url, sweep.name)
     queue = SweepQueue.open(sweep, specs, store)
     slots = plan_slots(sweep.resources)
@@ -143,7 +147,8 @@ def run_sweep(
         + ", ".join(s.describe() for s in slots)
     )
     console.print(
-        f"  Optuna: {store.url}   MLflow: {sweep.tracking.uri} (experiment {sweep.experiment})"
+        f"  Optuna: {mask_url(store.url)}   MLflow: {mask_url(sweep.tracking.uri)}"
+        f" (experiment {sweep.experiment})"
     )
     supervisor = Supervisor(
         sweep,
@@ -224,7 +229,7 @@ def report(
         )
     )
     console.print(
-        f"MLflow experiment '{sweep.experiment}' at {sweep.tracking.uri}: `make ui` to browse it; "
+        f"MLflow experiment '{sweep.experiment}' at {mask_url(sweep.tracking.uri)}: `make ui` to browse it; "
         f"`make report SWEEP={sweep_path}` (or `specsweep report {sweep_path}`) for the figures."
     )
     if outcome.interrupted:
