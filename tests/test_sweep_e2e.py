@@ -111,9 +111,15 @@ def wait_until(condition, timeout: float = 300, what: str = "condition") -> None
         time.sleep(0.2)
 
 
+def slot_file(tmp_path: Path, name: str) -> Path:
+    """The newest supervisor's slot file (each supervisor has a folder <host>-<pid>/ of its own)."""
+    paths = sorted(tmp_path.glob(f".specsweep/runs/e2e/*/{name}"), key=lambda p: p.stat().st_mtime)
+    return paths[-1] if paths else tmp_path / name
+
+
 def slot_status(tmp_path: Path, slot: int) -> dict:
     try:
-        return json.loads((tmp_path / f".specsweep/runs/e2e/slot{slot}.status.json").read_text())
+        return json.loads(slot_file(tmp_path, f"slot{slot}.status.json").read_text())
     except (OSError, ValueError):
         return {}
 
@@ -179,7 +185,7 @@ def test_sigkilled_child_is_retried_and_its_run_marked(tmp_path, data_dir):
     tiny_sweep(tmp_path, data_dir, epochs=3)
     proc = start(tmp_path)
     wait_until(lambda: slot_status(tmp_path, 0).get("epoch", 0) >= 1, what="an epoch on slot 0")
-    victim_job = json.loads((tmp_path / ".specsweep/runs/e2e/slot0.job.json").read_text())
+    victim_job = json.loads(slot_file(tmp_path, "slot0.job.json").read_text())
     kids = children(proc.pid)
     assert kids
     for pid in kids:  # the child whose job is slot 0's
