@@ -111,6 +111,23 @@ def resolve_sweep_urls(sweep, storage: str | None = None, tracking_uri: str | No
     )
 
 
+def tracking_credentials_to_env(uri: str, environ: dict | None = None) -> str:
+    """`uri` without `user:password@`, the two moved to MLFLOW_TRACKING_USERNAME / _PASSWORD.
+
+    MLflow prints the tracking URI as it was given ("View run ... at: http://ana:pw@host/...")
+    whenever a run ends, so a password left in the URI would land in every trial's log. MLflow
+    sends the same basic-auth credentials from these variables, which the trial processes
+    inherit. `environ` (default os.environ) is updated in place.
+    """
+    environ = os.environ if environ is None else environ
+    parts = urlsplit(uri)
+    if scheme_of(uri) not in ("http", "https") or parts.password is None:
+        return uri
+    environ["MLFLOW_TRACKING_USERNAME"] = unquote(parts.username or "")
+    environ["MLFLOW_TRACKING_PASSWORD"] = unquote(parts.password)
+    return uri.replace(parts.netloc, parts.netloc.rpartition("@")[2], 1)
+
+
 # --- checking them -------------------------------------------------------------------------------
 
 

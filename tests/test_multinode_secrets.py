@@ -26,6 +26,7 @@ from runner.remote import (
     resolve_storage_url,
     resolve_sweep_urls,
     resolve_tracking_uri,
+    tracking_credentials_to_env,
 )
 from runner.secrets import mask_text, mask_url, url_password
 
@@ -136,6 +137,15 @@ def test_sweep_default_tracking_uri_yields_to_the_environment(monkeypatch):
     monkeypatch.setenv(TRACKING_ENV, "http://head:5000")
     assert resolve_sweep_urls(sweep) == (None, "http://head:5000")
     assert resolve_sweep_urls(sweep, tracking_uri="http://other:1") == (None, "http://other:1")
+
+
+def test_tracking_credentials_move_from_the_uri_to_mlflow_env_vars():
+    env: dict[str, str] = {}
+    uri = tracking_credentials_to_env(f"https://ana:{SECRET}@mlflow.lab:443/base", env)
+    assert uri == "https://mlflow.lab:443/base"
+    assert env == {"MLFLOW_TRACKING_USERNAME": "ana", "MLFLOW_TRACKING_PASSWORD": SECRET}
+    assert tracking_credentials_to_env("http://mlflow.lab:5000", env) == "http://mlflow.lab:5000"
+    assert tracking_credentials_to_env("sqlite:///mlflow.db", {}) == "sqlite:///mlflow.db"
 
 
 # --- fail-fast checks on real sockets ------------------------------------------------------------

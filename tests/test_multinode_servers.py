@@ -372,15 +372,28 @@ def test_two_supervisors_share_one_sweep_each_point_once(pg, mlflow_server, data
     both nodes did part of it. They share one working directory, as nodes on a shared filesystem
     do (and as the README's walk-through does): their slot files must not collide."""
     name = "mn-two"
-    flags = ("--storage", pg.url(), "--tracking-uri", mlflow_server.uri)
+    # A tracking password in the URI (this server ignores it): MLflow would print it in every
+    # trial's log ("View run at http://ana:...@"), so specsweep moves it to MLFLOW_TRACKING_*.
+    tracking_pw = "Track-Pw-7788"
+    tracking_uri = mlflow_server.uri.replace("http://", f"http://ana:{tracking_pw}@")
+    flags = ("--storage", pg.url(), "--tracking-uri", tracking_uri)
     shared = tmp_path / "shared"
     sweep_file = tiny_sweep(shared, data_dir, name)
     procs = [start_supervisor(shared, sweep_file, node_env(pg), *flags) for _ in range(2)]
     results = [finish(p) for p in procs]
     for code, out in results:
         assert code == 0, out
-        assert pg.password() not in out
-    assert_each_point_once(pg, mlflow_server, name)
+    runs = assert_each_point_once(pg, mlflow_server, name)
+    # No password in anything printed, written or logged: outputs, trial logs, job files, tags.
+    written = [out for _, out in results] + [
+        p.read_text(errors="replace")
+        for p in shared.rglob("*")
+        if p.is_file() and p.stat().st_size < 1e6
+    ]
+    logged = [str(r.data.tags) + str(r.data.params) for r in runs]
+    for text in written + logged:
+        assert pg.password() not in text and tracking_pw not in text
+    assert any("View run" in text for text in written)  # the trial logs were read
     counts = [ran_here(out) for _, out in results]
     assert sum(counts) == 4 and min(counts) >= 1, counts
     # The artifacts went through the server, not into the nodes' working directories.

@@ -23,7 +23,7 @@ from rich.table import Table
 from runner.config import SweepConfig, load_sweep
 from runner.grid import expand
 from runner.progress import Progress, format_duration
-from runner.remote import check_tracking, resolve_sweep_urls
+from runner.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
 from runner.secrets import mask_url
 from runner.study import ATTR_REASON, ATTR_TRAIN_TIME, SweepQueue, open_store
 from runner.supervisor import Outcome, Supervisor, plan_slots
@@ -109,6 +109,7 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
     storage, tracking, search = sweep.storage, sweep.tracking, sweep.search
     # --storage / --tracking-uri, else SPECSWEEP_STORAGE / SPECSWEEP_TRACKING_URI, else the file.
     url, uri = resolve_sweep_urls(sweep, args.storage, args.tracking_uri)
+    uri = tracking_credentials_to_env(uri)  # MLflow would print a password left in the URI
     storage = dataclasses.replace(storage, url=url)
     tracking = dataclasses.replace(tracking, uri=uri)
     if args.max_retries is not None:
