@@ -29,6 +29,7 @@ import numpy as np
 
 from reports.table import SweepTable, Trial
 from runner.errors import UserError
+from runner.secrets import mask_text, mask_url, url_password
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -62,7 +63,8 @@ def connect(tracking_uri: str) -> MlflowClient:
         client.search_experiments(max_results=1)
     except Exception as err:  # MlflowException, requests' ConnectionError, SQLAlchemy errors...
         raise UserError(
-            f"tracking URI {tracking_uri}: does not answer ({_first_line(err)}); check the URI "
+            f"tracking URI {mask_url(tracking_uri)}: does not answer "
+            f"({mask_text(_first_line(err), [url_password(tracking_uri)])}); check the URI "
             "(--tracking-uri or tracking.uri in the sweep file) and that the server is running"
         ) from err
     return client

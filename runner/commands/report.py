@@ -11,10 +11,12 @@ under report/.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from pathlib import Path
 
 from runner.errors import UserError
+from runner.remote import TRACKING_ENV
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -57,7 +59,10 @@ def target(sweep: Path | None, experiment: str | None, tracking_uri: str | None)
             "report: which sweep? Give a sweep file (specsweep report sweeps/demo.yaml) or "
             "--experiment NAME"
         )
-    return experiment, tracking_uri or from_file_uri or DEFAULT_TRACKING_URI
+    # --tracking-uri, else SPECSWEEP_TRACKING_URI (as `specsweep sweep`), else the file's.
+    return experiment, tracking_uri or os.environ.get(
+        TRACKING_ENV
+    ) or from_file_uri or DEFAULT_TRACKING_URI
 
 
 def _from_sweep(path: Path) -> tuple[str, str]:
