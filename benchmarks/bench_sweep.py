@@ -8,7 +8,8 @@ Each measurement runs the real supervisor and real children in a fresh tmp dir (
 journal and MLflow SQLite store). Per finished trial the worker reports its timestamps, so the
 wall time of an attempt splits into
 
-    startup      child spawned -> run_trial called (Python start, imports, job file)
+    startup      job handed to the slot's child -> run_trial called (what is left of the
+                 child's imports: all of them for a cold child, none for a warm spare)
     trial setup  run_trial minus training and evaluation (MLflow run + params + artifacts,
                  data loading from the cache, model construction)
     train+eval   the trial's own work (train_time_s + eval_time_s as it logs them)
@@ -119,6 +120,21 @@ def make_data(data: Path) -> None:
     load_dataset(spec.config.data, spec.config.frontend.sample_rate, ("test",), seed=0)
 
 
+def print_overheads(label: str, overheads: list[dict]) -> None:
+    rows = {k: mean(o[k] for o in overheads) for k in overheads[0]}
+    setup = rows["trial_s"] - rows["train_eval_s"]
+    print(
+        f"  {label} (mean of {len(overheads)}): wall {rows['wall_s']:.2f} s = "
+        f"startup {rows['startup_s']:.2f} s + trial setup {setup:.2f} s + "
+        f"train+eval {rows['train_eval_s']:.2f} s + bookkeeping {rows['bookkeeping_s']:.2f} s"
+    )
+    print(
+        f"    orchestration overhead (startup + bookkeeping): "
+        f"{rows['startup_s'] + rows['bookkeeping_s']:.2f} s; with trial setup: "
+        f"{rows['startup_s'] + rows['bookkeeping_s'] + setup:.2f} s"
+    )
+
+
 def cpu_model() -> str:
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -149,17 +165,16 @@ def main(argv: list[str]) -> int:
             print(
                 f"\ntiny sweep, {slots} slot(s) x {threads} thread(s): 4 trials in {wall:.1f} s = {rate:.0f} trials/hour"
             )
-            if overheads:
-                rows = {k: mean(o[k] for o in overheads) for k in overheads[0]}
-                setup = rows["trial_s"] - rows["train_eval_s"]
-                print(
-                    f"  per trial (mean of {len(overheads)}): wall {rows['wall_s']:.2f} s = "
-                    f"startup {rows['startup_s']:.2f} s + trial setup {setup:.2f} s + "
-                    f"train+eval {rows['train_eval_s']:.2f} s + bookkeeping {rows['bookkeeping_s']:.2f} s"
-                )
-                print(
-                    f"  orchestration overhead (startup + bookkeeping): {rows['startup_s'] + rows['bookkeeping_s']:.2f} s"
-                )
+            for label, group in (
+                ("all trials", overheads),
+                ("warm spare ready when the job came", [o for o in overheads if o.get("warm")]),
+                (
+                    "spare still warming up, or cold child",
+                    [o for o in overheads if not o.get("warm")],
+                ),
+            ):
+                if group:
+                    print_overheads(label, group)
         ratio = results[(1, 2)] / results[(2, 1)]
         print(f"\nthroughput 2 slots x 1 thread / 1 slot x 2 threads: {ratio:.2f}x")
     finally:
