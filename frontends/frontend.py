@@ -23,6 +23,14 @@ from . import functional
 from ._registry import create_compression, create_scale
 from .config import FrontendConfig
 
+# On a CPU the batch goes through in chunks of clips whose STFT frames hold about this many
+# values (4 MiB in float32: 4 three-second clips at n_fft 256, 2 at 512). Each intermediate then
+# stays in cache instead of streaming tens of MB through memory at every step, and stays under
+# glibc's mmap threshold (32 MiB), above which every temporary is fresh pages to fault in and
+# zero. Measured at the demo's settings, batch 32, one thread: 2.3 -> 0.75 ms per clip (3x).
+# On a GPU the whole batch is one set of kernels, which is what a GPU wants.
+CPU_CHUNK_VALUES = 1 << 20
+
 
 class Spectrogram(nn.Module):
     """`|STFT|**power`: `(batch, samples)` -> `(batch, n_fft // 2 + 1, frames)`; window as buffer."""
@@ -125,6 +133,17 @@ class Frontend(nn.Module):
         would cost a device sync per batch); see `check_finite`.
         """
         waveform = self._check_waveform(waveform, check_finite)
+        if waveform.device.type == "cpu":
+            frames = functional.n_frames(
+                waveform.shape[-1], self.cfg.n_fft, self.cfg.hop_length, self.cfg.center
+            )
+            chunk = max(1, CPU_CHUNK_VALUES // (frames * self.cfg.n_fft))
+            if waveform.shape[0] > chunk:
+                return torch.cat([self._images(part) for part in waveform.split(chunk)])
+        return self._images(waveform)
+
+    def _images(self, waveform: torch.Tensor) -> torch.Tensor:
+        """The pipeline on a checked `(batch, samples)` waveform -> `(batch, channels, H, W)`."""
         dtype = self.spectrogram.window.dtype
         with torch.autocast(device_type=waveform.device.type, enabled=False):
             spec = self.scale(self.spectrogram(waveform.to(dtype)))  # (B, F, T)

@@ -18,7 +18,7 @@ The supervisor writes JOB.json (see `run` below) and reads back:
   closed by the supervisor;
 - `result_path`: {"status", "reason", "metrics", "run_id", "epochs_done", "timing"} as JSON;
 - `status_path`: rewritten at start-up and after every epoch ({"phase", "epoch", "epochs",
-  "metrics", "t"}), which the progress display reads.
+  "metrics", "t", "pid"}), which the progress display reads.
 
 With pruning on, every epoch's `val_map_<first eval set>` is reported to the Optuna trial and
 `TrialPruned` is raised when the study's pruner says so; run_trial ends the run KILLED `pruned`.
@@ -115,6 +115,7 @@ def make_epoch_callback(job: dict[str, Any]):
                 "epochs": epochs,
                 "metrics": metrics,
                 "t": time.time(),
+                "pid": os.getpid(),
             },
         )
         if trial is None:
@@ -139,7 +140,7 @@ def warm_up(tracking_uri: str | None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot
+    import matplotlib.pyplot  # the preview figure, drawn after the last epoch
 
     import models.classifier  # noqa: F401
     import runner.data
@@ -189,7 +190,13 @@ def run(job: dict[str, Any]) -> int:
     t_start = time.time()
     write_json(
         job["status_path"],
-        {"phase": "starting", "epoch": 0, "epochs": job.get("epochs"), "t": t_start},
+        {
+            "phase": "starting",
+            "epoch": 0,
+            "epochs": job.get("epochs"),
+            "t": t_start,
+            "pid": os.getpid(),
+        },
     )
     from runner.trial import run_trial
 
