@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def tiny_sweep(where: Path, data: Path, *, slots: int, threads: int, epochs: int = 2) -> Path:
+def tiny_sweep(
+    where: Path, data: Path, *, slots: int, threads: int, epochs: int = 2, points: int = 4
+) -> Path:
     raw = {
         "name": "bench",
         "data": {
@@ -69,7 +71,7 @@ def tiny_sweep(where: Path, data: Path, *, slots: int, threads: int, epochs: int
             "num_workers": 0,
         },
         "eval": {"sets": ["test"]},
-        "grid": {"axes": {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}},
+        "grid": {"axes": grid_axes(points)},
         "resources": {"slots": slots, "threads_per_slot": threads},
         "tracking": {"uri": f"sqlite:///{where / 'mlflow.db'}"},
     }
@@ -78,7 +80,19 @@ def tiny_sweep(where: Path, data: Path, *, slots: int, threads: int, epochs: int
     return path
 
 
-def run_tiny(data: Path, *, slots: int, threads: int) -> tuple[float, list[dict]]:
+def grid_axes(points: int) -> dict:
+    """The tiny sweep's grid: 4 points (scale x window), or 8 (x hop) for more trials per slot."""
+    axes = {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}
+    if points == 8:
+        axes["frontend.hop_length"] = [256, 128]
+    elif points != 4:
+        raise SystemExit(f"--points {points}: use 4 or 8")
+    return axes
+
+
+def run_tiny(
+    data: Path, *, slots: int, threads: int, epochs: int = 2, points: int = 4
+) -> tuple[float, list[dict]]:
     """Run the tiny sweep in a fresh dir; (wall seconds, per-trial overhead records)."""
     from runner.config import load_sweep
     from runner.grid import expand
@@ -90,7 +104,9 @@ def run_tiny(data: Path, *, slots: int, threads: int) -> tuple[float, list[dict]
     cwd = os.getcwd()
     os.chdir(where)
     try:
-        sweep = load_sweep(tiny_sweep(where, data, slots=slots, threads=threads))
+        sweep = load_sweep(
+            tiny_sweep(where, data, slots=slots, threads=threads, epochs=epochs, points=points)
+        )
         ensure_experiment(sweep.tracking.uri, sweep.experiment)  # store creation is not per trial
         queue = SweepQueue.open(sweep, expand(sweep), open_store(None, sweep.name))
         supervisor = Supervisor(
@@ -104,7 +120,7 @@ def run_tiny(data: Path, *, slots: int, threads: int) -> tuple[float, list[dict]
         t0 = time.perf_counter()
         outcome = supervisor.run()
         wall = time.perf_counter() - t0
-        assert queue.counts().complete == 4, queue.counts()
+        assert queue.counts().complete == points, queue.counts()
         return wall, outcome.overheads
     finally:
         os.chdir(cwd)
@@ -152,6 +168,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--demo", action="store_true", help="also time `make sweep` on the demo sweep"
     )
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per tiny trial (default 2)")
+    parser.add_argument(
+        "--points",
+        type=int,
+        default=4,
+        help="tiny grid points: 4 (default) or 8; with more trials per slot and longer trials "
+        "(--epochs), most trials find their slot's warm spare ready",
+    )
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}")
     data = Path(tempfile.mkdtemp(prefix="bench-sweep-data-"))
@@ -159,11 +183,14 @@ def main(argv: list[str]) -> int:
         make_data(data)
         results = {}
         for slots, threads in ((1, 2), (2, 1)):
-            wall, overheads = run_tiny(data, slots=slots, threads=threads)
+            wall, overheads = run_tiny(
+                data, slots=slots, threads=threads, epochs=args.epochs, points=args.points
+            )
             results[(slots, threads)] = wall
-            rate = 4 / wall * 3600
+            rate = args.points / wall * 3600
             print(
-                f"\ntiny sweep, {slots} slot(s) x {threads} thread(s): 4 trials in {wall:.1f} s = {rate:.0f} trials/hour"
+                f"\ntiny sweep, {slots} slot(s) x {threads} thread(s), {args.epochs} epochs: "
+                f"{args.points} trials in {wall:.1f} s = {rate:.0f} trials/hour"
             )
             for label, group in (
                 ("all trials", overheads),
