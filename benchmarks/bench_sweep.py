@@ -8,7 +8,8 @@ Each measurement runs the real supervisor and real children in a fresh tmp dir (
 journal and MLflow SQLite store). Per finished trial the worker reports its timestamps, so the
 wall time of an attempt splits into
 
-    startup      child spawned -> run_trial called (Python start, imports, job file)
+    startup      job handed to the slot's child -> run_trial called (what is left of the
+                 child's imports: all of them for a cold child, none for a warm spare)
     trial setup  run_trial minus training and evaluation (MLflow run + params + artifacts,
                  data loading from the cache, model construction)
     train+eval   the trial's own work (train_time_s + eval_time_s as it logs them)
@@ -36,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def tiny_sweep(where: Path, data: Path, *, slots: int, threads: int, epochs: int = 2) -> Path:
+def tiny_sweep(
+    where: Path, data: Path, *, slots: int, threads: int, epochs: int = 2, points: int = 4
+) -> Path:
     raw = {
         "name": "bench",
         "data": {
@@ -68,7 +71,7 @@ def tiny_sweep(where: Path, data: Path, *, slots: int, threads: int, epochs: int
             "num_workers": 0,
         },
         "eval": {"sets": ["test"]},
-        "grid": {"axes": {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}},
+        "grid": {"axes": grid_axes(points)},
         "resources": {"slots": slots, "threads_per_slot": threads},
         "tracking": {"uri": f"sqlite:///{where / 'mlflow.db'}"},
     }
@@ -77,7 +80,19 @@ def tiny_sweep(where: Path, data: Path, *, slots: int, threads: int, epochs: int
     return path
 
 
-def run_tiny(data: Path, *, slots: int, threads: int) -> tuple[float, list[dict]]:
+def grid_axes(points: int) -> dict:
+    """The tiny sweep's grid: 4 points (scale x window), or 8 (x hop) for more trials per slot."""
+    axes = {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}
+    if points == 8:
+        axes["frontend.hop_length"] = [256, 128]
+    elif points != 4:
+        raise SystemExit(f"--points {points}: use 4 or 8")
+    return axes
+
+
+def run_tiny(
+    data: Path, *, slots: int, threads: int, epochs: int = 2, points: int = 4
+) -> tuple[float, list[dict]]:
     """Run the tiny sweep in a fresh dir; (wall seconds, per-trial overhead records)."""
     from runner.config import load_sweep
     from runner.grid import expand
@@ -89,7 +104,9 @@ def run_tiny(data: Path, *, slots: int, threads: int) -> tuple[float, list[dict]
     cwd = os.getcwd()
     os.chdir(where)
     try:
-        sweep = load_sweep(tiny_sweep(where, data, slots=slots, threads=threads))
+        sweep = load_sweep(
+            tiny_sweep(where, data, slots=slots, threads=threads, epochs=epochs, points=points)
+        )
         ensure_experiment(sweep.tracking.uri, sweep.experiment)  # store creation is not per trial
         queue = SweepQueue.open(sweep, expand(sweep), open_store(None, sweep.name))
         supervisor = Supervisor(
@@ -103,7 +120,7 @@ def run_tiny(data: Path, *, slots: int, threads: int) -> tuple[float, list[dict]
         t0 = time.perf_counter()
         outcome = supervisor.run()
         wall = time.perf_counter() - t0
-        assert queue.counts().complete == 4, queue.counts()
+        assert queue.counts().complete == points, queue.counts()
         return wall, outcome.overheads
     finally:
         os.chdir(cwd)
@@ -117,6 +134,21 @@ def make_data(data: Path) -> None:
 
     spec = expand(load_sweep(tiny_sweep(data, data, slots=1, threads=1)))[0]
     load_dataset(spec.config.data, spec.config.frontend.sample_rate, ("test",), seed=0)
+
+
+def print_overheads(label: str, overheads: list[dict]) -> None:
+    rows = {k: mean(o[k] for o in overheads) for k in overheads[0]}
+    setup = rows["trial_s"] - rows["train_eval_s"]
+    print(
+        f"  {label} (mean of {len(overheads)}): wall {rows['wall_s']:.2f} s = "
+        f"startup {rows['startup_s']:.2f} s + trial setup {setup:.2f} s + "
+        f"train+eval {rows['train_eval_s']:.2f} s + bookkeeping {rows['bookkeeping_s']:.2f} s"
+    )
+    print(
+        f"    orchestration overhead (startup + bookkeeping): "
+        f"{rows['startup_s'] + rows['bookkeeping_s']:.2f} s; with trial setup: "
+        f"{rows['startup_s'] + rows['bookkeeping_s'] + setup:.2f} s"
+    )
 
 
 def cpu_model() -> str:
@@ -136,6 +168,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--demo", action="store_true", help="also time `make sweep` on the demo sweep"
     )
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per tiny trial (default 2)")
+    parser.add_argument(
+        "--points",
+        type=int,
+        default=4,
+        help="tiny grid points: 4 (default) or 8; with more trials per slot and longer trials "
+        "(--epochs), most trials find their slot's warm spare ready",
+    )
     args = parser.parse_args(argv)
     print(f"machine: {os.cpu_count()} cores, {cpu_model()}")
     data = Path(tempfile.mkdtemp(prefix="bench-sweep-data-"))
@@ -143,23 +183,25 @@ def main(argv: list[str]) -> int:
         make_data(data)
         results = {}
         for slots, threads in ((1, 2), (2, 1)):
-            wall, overheads = run_tiny(data, slots=slots, threads=threads)
-            results[(slots, threads)] = wall
-            rate = 4 / wall * 3600
-            print(
-                f"\ntiny sweep, {slots} slot(s) x {threads} thread(s): 4 trials in {wall:.1f} s = {rate:.0f} trials/hour"
+            wall, overheads = run_tiny(
+                data, slots=slots, threads=threads, epochs=args.epochs, points=args.points
             )
-            if overheads:
-                rows = {k: mean(o[k] for o in overheads) for k in overheads[0]}
-                setup = rows["trial_s"] - rows["train_eval_s"]
-                print(
-                    f"  per trial (mean of {len(overheads)}): wall {rows['wall_s']:.2f} s = "
-                    f"startup {rows['startup_s']:.2f} s + trial setup {setup:.2f} s + "
-                    f"train+eval {rows['train_eval_s']:.2f} s + bookkeeping {rows['bookkeeping_s']:.2f} s"
-                )
-                print(
-                    f"  orchestration overhead (startup + bookkeeping): {rows['startup_s'] + rows['bookkeeping_s']:.2f} s"
-                )
+            results[(slots, threads)] = wall
+            rate = args.points / wall * 3600
+            print(
+                f"\ntiny sweep, {slots} slot(s) x {threads} thread(s), {args.epochs} epochs: "
+                f"{args.points} trials in {wall:.1f} s = {rate:.0f} trials/hour"
+            )
+            for label, group in (
+                ("all trials", overheads),
+                ("warm spare ready when the job came", [o for o in overheads if o.get("warm")]),
+                (
+                    "spare still warming up, or cold child",
+                    [o for o in overheads if not o.get("warm")],
+                ),
+            ):
+                if group:
+                    print_overheads(label, group)
         ratio = results[(1, 2)] / results[(2, 1)]
         print(f"\nthroughput 2 slots x 1 thread / 1 slot x 2 threads: {ratio:.2f}x")
     finally:

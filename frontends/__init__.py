@@ -17,7 +17,7 @@ from ._registry import (
     register_scale,
 )
 from .config import DbConfig, ExpConfig, FrontendConfig, PcenConfig
-from .frontend import Frontend, Spectrogram, build_frontend
+from .frontend import Frontend, Spectrogram, build_frontend, check_finite_waveform
 
 __all__ = [
     "DbConfig",
@@ -27,6 +27,7 @@ __all__ = [
     "PcenConfig",
     "Spectrogram",
     "build_frontend",
+    "check_finite_waveform",
     "create_compression",
     "create_scale",
     "list_compressions",

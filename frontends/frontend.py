@@ -23,6 +23,14 @@ from . import functional
 from ._registry import create_compression, create_scale
 from .config import FrontendConfig
 
+# On a CPU the batch goes through in chunks of clips whose STFT frames hold about this many
+# values (4 MiB in float32: 4 three-second clips at n_fft 256, 2 at 512). Each intermediate then
+# stays in cache instead of streaming tens of MB through memory at every step, and stays under
+# glibc's mmap threshold (32 MiB), above which every temporary is fresh pages to fault in and
+# zero. Measured at the demo's settings, batch 32, one thread: 2.3 -> 0.75 ms per clip (3x).
+# On a GPU the whole batch is one set of kernels, which is what a GPU wants.
+CPU_CHUNK_VALUES = 1 << 20
+
 
 class Spectrogram(nn.Module):
     """`|STFT|**power`: `(batch, samples)` -> `(batch, n_fft // 2 + 1, frames)`; window as buffer."""
@@ -117,19 +125,39 @@ class Frontend(nn.Module):
         )
         return (self.cfg.out_channels, self.n_bands, frames)
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
-        """`(batch, samples)` or `(samples,)` float waveform -> `(batch, channels, H, W)` float32."""
-        waveform = self._check_waveform(waveform)
+    def forward(self, waveform: torch.Tensor, check_finite: bool = True) -> torch.Tensor:
+        """`(batch, samples)` or `(samples,)` float waveform -> `(batch, channels, H, W)` float32.
+
+        `check_finite=False` skips the NaN/inf check for a caller that has already checked the
+        batch (the training loop checks it on the CPU before the copy to the GPU, where the check
+        would cost a device sync per batch); see `check_finite`.
+        """
+        waveform = self._check_waveform(waveform, check_finite)
+        if waveform.device.type == "cpu":
+            frames = functional.n_frames(
+                waveform.shape[-1], self.cfg.n_fft, self.cfg.hop_length, self.cfg.center
+            )
+            chunk = max(1, CPU_CHUNK_VALUES // (frames * self.cfg.n_fft))
+            if waveform.shape[0] > chunk:
+                return torch.cat([self._images(part) for part in waveform.split(chunk)])
+        return self._images(waveform)
+
+    def _images(self, waveform: torch.Tensor) -> torch.Tensor:
+        """The pipeline on a checked `(batch, samples)` waveform -> `(batch, channels, H, W)`."""
         dtype = self.spectrogram.window.dtype
         with torch.autocast(device_type=waveform.device.type, enabled=False):
             spec = self.scale(self.spectrogram(waveform.to(dtype)))  # (B, F, T)
+            # Intermediates this forward made itself are rescaled in place (no 4-byte-per-pixel
+            # temporaries) unless autograd needs them, i.e. unless they require grad.
             if self.cfg.normalize_before:
-                spec = functional.normalize_min_max(spec)
+                spec = functional.normalize_min_max(spec, inplace=not spec.requires_grad)
             channels = []
             for compression in self.compressions.values():
                 image = compression(spec)  # (B, F, T)
                 if self.cfg.normalize_after:
-                    image = functional.normalize_min_max(image)
+                    # `none` returns `spec` itself, which the next compression still reads.
+                    own = image is not spec and not image.requires_grad
+                    image = functional.normalize_min_max(image, inplace=own)
                 image = image.unsqueeze(1)  # (B, 1, F, T)
                 if self.cfg.image_size is not None:
                     image = functional.resize(image, self.cfg.image_size)
@@ -139,7 +167,7 @@ class Frontend(nn.Module):
             # Repeated channels are real copies: later in-place edits (augmentation) stay per channel.
             return torch.cat([channels[i] for i in self.channel_index], dim=1)  # (B, C, H, W)
 
-    def _check_waveform(self, waveform: torch.Tensor) -> torch.Tensor:
+    def _check_waveform(self, waveform: torch.Tensor, check_finite: bool = True) -> torch.Tensor:
         if not isinstance(waveform, torch.Tensor):
             raise ValueError(
                 f"waveform: expected a torch.Tensor (batch, samples), got {type(waveform).__name__}"
@@ -163,15 +191,29 @@ class Frontend(nn.Module):
                 f"is shorter than one FFT frame (n_fft = {self.cfg.n_fft} samples); use clips of at least "
                 f"{self.min_samples} samples or a smaller win_length / n_fft"
             )
-        # One device sync per batch; a NaN here would silently poison min-max normalisation.
-        finite = torch.isfinite(waveform).all(dim=-1)
-        if not bool(finite.all()):
-            bad = (~finite).nonzero().flatten().tolist()
-            raise ValueError(
-                f"waveform: {len(bad)} of {waveform.shape[0]} clips contain NaN or inf samples "
-                f"(clip indices {bad[:10]}); clean or drop those clips before the frontend"
-            )
+        if check_finite:
+            check_finite_waveform(waveform)
         return waveform
+
+
+def check_finite_waveform(waveform: torch.Tensor) -> None:
+    """Raise ValueError naming the clips of `waveform (batch, samples)` that hold NaN or inf: one
+    would silently poison the min-max normalisation of its whole image.
+
+    Cheap first: one sum per clip (NaN and inf propagate through a sum, and audio in [-1, 1]
+    cannot overflow float32 by summing), so clean audio costs one read of the batch instead of a
+    boolean tensor and two reductions. Reading the result is a device sync on a GPU: call it on
+    the CPU batch before the copy, and `Frontend.forward(..., check_finite=False)` after.
+    """
+    if bool(torch.isfinite(waveform.sum(dim=-1)).all()):
+        return
+    finite = torch.isfinite(waveform).all(dim=-1)  # (B,): the sum overflowed, or a clip is bad
+    bad = (~finite).nonzero().flatten().tolist()
+    if bad:
+        raise ValueError(
+            f"waveform: {len(bad)} of {waveform.shape[0]} clips contain NaN or inf samples "
+            f"(clip indices {bad[:10]}); clean or drop those clips before the frontend"
+        )
 
 
 def build_frontend(cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> Frontend:

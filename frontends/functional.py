@@ -348,13 +348,16 @@ def pcen(
 # --------------------------------------------------------------------------------------------
 
 
-def normalize_min_max(x: torch.Tensor) -> torch.Tensor:
+def normalize_min_max(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """Scale each example `(..., freq, time)` to [0, 1] over its last two dims. A constant example
-    (silence) becomes all zeros rather than 0/0."""
+    (silence) becomes all zeros rather than 0/0. `inplace=True` overwrites `x` (which must not
+    require grad) instead of allocating the result: same values, one tensor fewer."""
     lo = x.amin(dim=(-2, -1), keepdim=True)
     span = x.amax(dim=(-2, -1), keepdim=True) - lo
     scale = 1.0 / torch.where(span > 0, span, torch.ones_like(span))  # (..., 1, 1)
     # Multiplying by the per-example reciprocal: a cheaper backward than a broadcast division.
+    if inplace:
+        return x.sub_(lo).mul_(scale)
     return (x - lo) * scale
 
 

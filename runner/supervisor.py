@@ -13,6 +13,14 @@ before anything could initialise CUDA (this process never does: it counts GPUs w
 `nvidia-smi -L`), its own thread budget (`OMP_NUM_THREADS`, torch threads), and a crash, OOM or
 SIGKILL takes one attempt down, never the sweep.
 
+Warm spares: a fresh Python process needs seconds to import torch, timm and MLflow (11 s on this
+loaded 2-core machine, benchmarks/RESULTS.md), which every trial would wait for. So each slot
+keeps one *spare* child, spawned with the slot's environment, that does those imports while the
+slot's current trial runs and then waits for a job path on its stdin (`runner.worker --wait`).
+Starting a trial hands the job to the slot's spare and spawns the next spare at once. Still one
+process per attempt, so a crash, OOM or SIGKILL takes down one attempt only; spares hold no work,
+are SIGKILLed when the sweep stops, and die with this process (PR_SET_PDEATHSIG) like children.
+
 Stopping: the first Ctrl-C (or SIGTERM) stops taking work and sends SIGINT to every child; each
 ends its MLflow run KILLED `interrupted` and its attempt goes back to the queue without using a
 retry. A second Ctrl-C SIGKILLs the children at once and does the same bookkeeping here. Either
@@ -21,6 +29,7 @@ way `specsweep sweep` started again resumes (children resume from their checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -197,6 +206,19 @@ class Child:
 
 
 @dataclass
+class Spare:
+    """A warm child of one slot: imports done (or under way), waiting for a job on its stdin."""
+
+    slot: Slot
+    proc: subprocess.Popen
+    started: float
+    log_path: Path  # its output until it takes a job (then the attempt's log)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+
+@dataclass
 class Outcome:
     """How this supervisor's run ended."""
 
@@ -224,6 +246,7 @@ class Supervisor:
         progress: Progress,
         run_dir: Path | None = None,
         worker_command: list[str] | None = None,
+        warm_spares: bool = True,
     ):
         self.sweep = sweep
         self.queue = queue
@@ -235,10 +258,14 @@ class Supervisor:
         # Slot files (job, status, result) are this process's own: several supervisors may share
         # a working directory (nodes on one shared filesystem, or two on one machine).
         self.slot_dir = self.run_dir / f"{socket.gethostname()}-{os.getpid()}"
-        # The child's command line, the job file appended; tests substitute a stand-in child.
+        # The child's command line: the job file appended (cold start), or `--wait PID` (a warm
+        # spare, the job path sent on stdin); tests substitute a stand-in child.
         self.worker_command = worker_command or [sys.executable, "-m", "runner.worker"]
+        self.warm_spares = warm_spares
         self.first_set = sweep.eval.sets[0]
         self.children: dict[int, Child] = {}  # slot index -> child
+        self.spares: dict[int, Spare] = {}  # slot index -> its warm spare
+        self._next_spare_check = 0.0
         self.outcome = Outcome()
         self._interrupts = 0
         self._experiment_id = ""
@@ -259,6 +286,7 @@ class Supervisor:
             with self.progress:
                 self._loop()
         finally:
+            self._drop_spares()
             for s, handler in previous.items():
                 signal.signal(s, handler)
         shutil.rmtree(self.slot_dir, ignore_errors=True)  # every child has been collected
@@ -278,6 +306,7 @@ class Supervisor:
             if self._interrupts and not stopping:
                 stopping = True
                 self.outcome.interrupted = True
+                self._drop_spares()
                 self._stop_children()
             if self._interrupts >= 2:
                 self._kill_children()
@@ -289,6 +318,8 @@ class Supervisor:
                     last_view = 0.0  # redraw now: the counts changed
                 elif child.kill_at is not None and now > child.kill_at:
                     self._signal(child, signal.SIGKILL)
+            if not stopping:
+                self._keep_spares(now)
             if not stopping and now >= next_take and not self._fill_slots():
                 next_take = now + self.idle_poll_s
             if now - last_beat >= beat_s:
@@ -317,6 +348,94 @@ class Supervisor:
                 return False
             self.children[slot.index] = self._start(slot, job)
         return True
+
+    # ------------------------------------------------------------------ warm spares
+
+    def _spawn(self, slot: Slot, args: list[str], log_path: Path, stdin) -> subprocess.Popen:
+        with open(log_path, "ab") as log:
+            # A session of its own: the terminal's Ctrl-C reaches the supervisor only, which then
+            # stops the children in order (and a second Ctrl-C can still kill them).
+            return subprocess.Popen(
+                [*self.worker_command, *args],
+                env=slot.env(dict(os.environ)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=stdin,
+                start_new_session=True,
+            )
+
+    def _keep_spares(self, now: float) -> None:
+        """Give a warm spare to each slot whose child is past its own start-up (or that has no
+        child), while attempts are left to start. Waiting for the child's start-up keeps a
+        spare's imports from competing with the imports of the trial that is starting."""
+        if not self.warm_spares or now < self._next_spare_check:
+            return
+        needy = []
+        for slot in self.slots:
+            spare = self.spares.get(slot.index)
+            if spare is not None and not spare.alive():
+                self._spare_died(self.spares.pop(slot.index))
+                return
+            child = self.children.get(slot.index)
+            if spare is None and (child is None or child.status_path.exists()):
+                needy.append(slot)
+        if not needy:
+            return
+        if not self._more_to_start():
+            self._next_spare_check = now + self.idle_poll_s
+            return
+        for slot in needy:
+            self.spares[slot.index] = self._spawn_spare(slot)
+
+    def _more_to_start(self) -> bool:
+        """Whether the queue may still give out an attempt nobody runs yet."""
+        counts = self.queue.counts()
+        if counts.queued:
+            return True
+        budget = min(counts.total, len(self.queue.specs))
+        return self.sweep.search.sampler != "grid" and len(self.queue.points()) < budget
+
+    def _spare_died(self, spare: Spare) -> None:
+        """A spare that exits before taking a job is broken (its log says why): stop using
+        spares rather than spawn one that dies after another; children start cold from now on."""
+        spare.proc.wait()
+        self.warm_spares = False
+        self._event(
+            "warning",
+            f"spare child of slot {spare.slot.index} exited with code {spare.proc.returncode} "
+            f"before taking a job (log: {spare.log_path}); starting children cold from now on",
+        )
+
+    def _spawn_spare(self, slot: Slot) -> Spare:
+        # Named after this supervisor too: another one may share the logs folder.
+        log_path = self.run_dir / "logs" / f"{self.slot_dir.name}-slot{slot.index}.spare.log"
+        args = ["--wait", str(os.getpid()), "--tracking-uri", self.tracking_uri]
+        proc = self._spawn(slot, args, log_path, subprocess.PIPE)
+        return Spare(slot, proc, time.time(), log_path)
+
+    def _hand_over(self, spare: Spare, job_path: Path) -> bool:
+        """Send the job to the spare; False when it is no longer there to take it."""
+        assert spare.proc.stdin is not None
+        try:
+            spare.proc.stdin.write(f"{job_path}\n".encode())
+            spare.proc.stdin.close()  # one job per process
+        except (BrokenPipeError, OSError):
+            return False
+        return True
+
+    def _drop_spares(self) -> None:
+        """Stop every spare: they hold no work, so SIGKILL (their whole group) is the clean way."""
+        for spare in self.spares.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(spare.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(OSError):
+                if spare.proc.stdin is not None:
+                    spare.proc.stdin.close()
+        for spare in self.spares.values():
+            spare.proc.wait()
+        self.spares.clear()
+
+    # ------------------------------------------------------------------ starting
 
     def _start(self, slot: Slot, job: Job) -> Child:
         stem = f"{job.spec.name}-s{job.spec.seed}-a{job.attempt}"
@@ -353,26 +472,31 @@ class Supervisor:
                 "status_path": str(status_path),
                 "result_path": str(result_path),
                 "supervisor_pid": os.getpid(),
+                "log_path": str(log_path),
                 "t_spawn": t_spawn,
             },
         )
-        with open(log_path, "ab") as log:
-            # A session of its own: the terminal's Ctrl-C reaches the supervisor only, which then
-            # stops the children in order (and a second Ctrl-C can still kill them).
-            proc = subprocess.Popen(
-                [*self.worker_command, str(job_path)],
-                env=slot.env(dict(os.environ)),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        proc = self._take_spare(slot, job_path)
+        if (
+            proc is None
+        ):  # no warm spare (off, or it died): a cold child, the job on its command line
+            proc = self._spawn(slot, [str(job_path)], log_path, subprocess.DEVNULL)
         self.outcome.ran += 1
         retry = f" (attempt {job.attempt})" if job.attempt > 1 else ""
         self._event(
             "started", f"{job.spec.run_name}{retry} on slot {slot.index} [{slot.describe()}]"
         )
         return Child(slot, job, proc, t_spawn, result_path, status_path, log_path)
+
+    def _take_spare(self, slot: Slot, job_path: Path) -> subprocess.Popen | None:
+        """The slot's warm spare, now running the job; None when there is none alive."""
+        spare = self.spares.pop(slot.index, None)
+        if spare is None:
+            return None
+        if spare.alive() and self._hand_over(spare, job_path):
+            return spare.proc
+        self._spare_died(spare)
+        return None
 
     # ------------------------------------------------------------------ finishing
 
@@ -531,18 +655,22 @@ class Supervisor:
 
 
 def _overhead(result: dict[str, Any], metrics: dict[str, Any]) -> dict[str, float]:
-    """Where an attempt's wall time went: start-up (spawn -> imports done), run_trial (of which
+    """Where an attempt's wall time went: start-up (job handed over -> run_trial called: imports
+    still under way in a spare that was not warm yet, reading the job), run_trial (of which
     training + evaluation are the trial's own work), and bookkeeping (child exit -> Optuna told,
-    measured just after the tell)."""
+    measured just after the tell). `warm` is 1.0 when the spare had finished its warm-up before
+    it got the job (0.0 for a spare still warming up, or a cold child)."""
     timing = result.get("timing") or {}
     t_spawn, t_ready, t_end = timing.get("t_spawn"), timing.get("t_ready"), timing.get("t_end")
     if None in (t_spawn, t_ready, t_end):
         return {}
     own = float(metrics.get("train_time_s", 0.0)) + float(metrics.get("eval_time_s", 0.0))
+    t_warm = timing.get("t_warm")
     return {
         "startup_s": t_ready - t_spawn,
         "trial_s": t_end - t_ready,
         "train_eval_s": own,
         "bookkeeping_s": time.time() - t_end,
         "wall_s": time.time() - t_spawn,
+        "warm": float(t_warm is not None and t_warm <= t_spawn),
     }

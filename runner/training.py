@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from frontends import check_finite_waveform
 from runner.augment import Augmenter
 from runner.train_config import TrainConfig
 
@@ -134,6 +135,9 @@ def train_one_epoch(
     synchronize(device)
     start = time.perf_counter()
     for step, (waveform, target) in enumerate(loader):
+        # NaN/inf audio is checked here, on the CPU batch: in the frontend, on a GPU, the check
+        # would wait for the device once per batch.
+        check_finite_waveform(waveform)
         waveform = waveform.to(device, non_blocking=True)  # (B, samples)
         target = target.to(device, non_blocking=True)  # (B, n_classes)
         lr = lr_at(cfg, epoch, step, steps)
@@ -141,7 +145,7 @@ def train_one_epoch(
             group["lr"] = lr
         waveform, target = augmenter.waveform(waveform, target)
         with precision.autocast(device):
-            image = augmenter.image(model.frontend(waveform))  # (B, C, H, W)
+            image = augmenter.image(model.frontend(waveform, check_finite=False))  # (B, C, H, W)
             if precision.channels_last:
                 image = image.contiguous(memory_format=torch.channels_last)
             logits = backbone(image)  # (B, n_classes)
@@ -184,9 +188,10 @@ def predict(
     model.eval()
     scores, targets = [], []
     for waveform, target in loader:
+        check_finite_waveform(waveform)  # on the CPU batch: no device sync (see train_one_epoch)
         waveform = waveform.to(device, non_blocking=True)
         with precision.autocast(device):
-            image = model.frontend(waveform)
+            image = model.frontend(waveform, check_finite=False)
             if precision.channels_last:
                 image = image.contiguous(memory_format=torch.channels_last)
             logits = model.backbone(image)

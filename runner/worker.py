@@ -1,16 +1,24 @@
 """The child process of one slot: run one attempt of one trial, report how it ended.
 
-    python -m runner.worker JOB.json
+    python -m runner.worker JOB.json                                  # run this job now
+    python -m runner.worker --wait SUPERVISOR_PID [--tracking-uri URI]  # a warm spare
 
-The supervisor writes JOB.json (see `Job file` below), starts this module with
-`CUDA_VISIBLE_DEVICES` and the thread variables already set for its slot, and reads back:
+A *warm spare* is how the supervisor starts children: spawned for a slot while that slot's
+previous trial still runs, with the slot's `CUDA_VISIBLE_DEVICES` and thread variables already
+in its environment, it imports torch, timm, MLflow and the trial code (seconds of start-up a
+trial would otherwise wait for), opens the MLflow store, and then blocks reading one line from
+stdin: the path of its job file. It never touches CUDA before the job names the device, and it
+runs exactly one job, so a crash or OOM still takes down only that trial. End of stdin without a
+job means "not needed": it exits 0.
+
+The supervisor writes JOB.json (see `run` below) and reads back:
 
 - the exit code: EXIT_FINISHED, EXIT_FAILED, EXIT_PRUNED, EXIT_INTERRUPTED; anything else (a
   signal, a crash before the result was written) means the child died and its MLflow run is
   closed by the supervisor;
 - `result_path`: {"status", "reason", "metrics", "run_id", "epochs_done", "timing"} as JSON;
 - `status_path`: rewritten at start-up and after every epoch ({"phase", "epoch", "epochs",
-  "metrics", "t"}), which the progress display reads.
+  "metrics", "t", "pid"}), which the progress display reads.
 
 With pruning on, every epoch's `val_map_<first eval set>` is reported to the Optuna trial and
 `TrialPruned` is raised when the study's pruner says so; run_trial ends the run KILLED `pruned`.
@@ -108,6 +116,7 @@ def make_epoch_callback(job: dict[str, Any]):
                 "epochs": epochs,
                 "metrics": metrics,
                 "t": time.time(),
+                "pid": os.getpid(),
             },
         )
         if trial is None:
@@ -124,12 +133,71 @@ def make_epoch_callback(job: dict[str, Any]):
     return callback
 
 
+def warm_up(tracking_uri: str | None) -> None:
+    """Do now, while waiting for a job, the start-up every trial needs: the imports of the trial
+    code (torch, torchvision, timm, MLflow, Optuna, the data layer, matplotlib for the preview),
+    and the MLflow store for `tracking_uri` (MLflow caches stores per URI, so the trial's own
+    client reuses the engine and the schema check done here). CUDA stays uninitialised."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # the preview figure, drawn after the last epoch
+
+    import models.classifier  # noqa: F401
+    import runner.data
+    import runner.trial  # noqa: F401
+
+    if tracking_uri:
+        from mlflow import MlflowClient
+
+        MlflowClient(tracking_uri).search_experiments(max_results=1)
+
+
+def wait_for_job(supervisor_pid: int, tracking_uri: str | None) -> int:
+    """The warm spare: warm up, read one job path from stdin, run it; see the module docstring."""
+    die_with_parent(supervisor_pid)
+    t_spawn = time.time()
+    try:
+        warm_up(tracking_uri)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a broken store now would break the trial too: let it say so
+        print(f"worker: warm-up incomplete ({type(err).__name__}: {err})", file=sys.stderr)
+    t_warm = time.time()
+    try:
+        line = sys.stdin.readline().strip()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    if not line:
+        return 0  # the supervisor needs no more children
+    job = json.loads(Path(line).read_text())
+    if job.get("log_path"):  # from here on, this child's output is the attempt's log
+        _redirect_output(job["log_path"])
+    job["t_spawn_process"], job["t_warm"] = t_spawn, t_warm
+    return run(job)
+
+
+def _redirect_output(path: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
 def run(job: dict[str, Any]) -> int:
     """Run the job's trial; write the result file; return the exit code."""
     t_start = time.time()
     write_json(
         job["status_path"],
-        {"phase": "starting", "epoch": 0, "epochs": job.get("epochs"), "t": t_start},
+        {
+            "phase": "starting",
+            "epoch": 0,
+            "epochs": job.get("epochs"),
+            "t": t_start,
+            "pid": os.getpid(),
+        },
     )
     from runner.trial import run_trial
 
@@ -162,9 +230,12 @@ def run(job: dict[str, Any]) -> int:
             "metrics": dict(result.metrics) if result else {},
             "run_id": result.run_id if result else None,
             "epochs_done": result.epochs_done if result else None,
-            # child start (supervisor's clock) -> imports done -> run_trial returned
+            # job handed over (supervisor's clock) -> imports done -> run_trial returned; for a
+            # warm spare also when its process started and when its warm-up ended
             "timing": {
                 "t_spawn": job.get("t_spawn"),
+                "t_spawn_process": job.get("t_spawn_process"),
+                "t_warm": job.get("t_warm"),
                 "t_start": t_start,
                 "t_ready": t_ready,
                 "t_end": t_end,
@@ -182,15 +253,23 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+USAGE = "usage: python -m runner.worker JOB.json | --wait SUPERVISOR_PID [--tracking-uri URI]"
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m runner.worker JOB.json", file=sys.stderr)
-        return 2
-    job = json.loads(Path(argv[0]).read_text())
-    die_with_parent(int(job["supervisor_pid"]))
     # The supervisor stops a child with SIGINT (or SIGTERM): both end the run as `interrupted`.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    if argv[:1] == ["--wait"]:
+        if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--tracking-uri"):
+            print(USAGE, file=sys.stderr)
+            return 2
+        return wait_for_job(int(argv[1]), argv[3] if len(argv) == 4 else None)
+    if len(argv) != 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text())
+    die_with_parent(int(job["supervisor_pid"]))
     return run(job)
 
 

@@ -1,6 +1,7 @@
 """A stand-in child for the supervisor's fast tests: the real worker protocol, no training.
 
-    python tests/sweep_fake_worker.py JOB.json            # as a child (what the supervisor runs)
+    python tests/sweep_fake_worker.py JOB.json            # as a cold child: the job on the command line
+    python tests/sweep_fake_worker.py --wait PID [--tracking-uri URI]  # as a warm spare: job path on stdin
     python tests/sweep_fake_worker.py --supervise X.yaml  # `specsweep sweep X.yaml` with these children
 
 It speaks the protocol of runner.worker (job file in; status file, result file, exit code out;
@@ -11,7 +12,10 @@ variable SPECSWEEP_FAKE_PLAN says, keyed by run name (`<trial name>-s<seed>`) or
     {"fail_attempts": 9}      fail (exit EXIT_FAILED, reason "error: planned") while attempt <= 9
     {"crash_attempts": 1}     SIGKILL itself while attempt <= 1 (a child killed mid-trial)
 
-Each start appends "<run name> <attempt>" to SPECSWEEP_FAKE_LOG, so a test counts executions.
+Each start appends "<run name> <attempt> <pid> <CUDA_VISIBLE_DEVICES> <OMP_NUM_THREADS>" to
+SPECSWEEP_FAKE_LOG, so a test counts executions; each warm spare appends its pid to
+SPECSWEEP_FAKE_SPARES (when set) as it starts, so a test can tell which processes were spares and
+check that none outlives the sweep.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ def main(job_path: str) -> int:
             f"{os.environ.get('OMP_NUM_THREADS')}\n"
         )
     t_start = time.time()
+    worker.write_json(job["status_path"], {"phase": "starting", "epoch": 0, "t": t_start})
 
     def result(status: str, reason: str | None, metrics: dict) -> None:
         timing = {
@@ -83,6 +88,20 @@ def main(job_path: str) -> int:
     return worker.EXIT_FINISHED
 
 
+def wait(supervisor_pid: int) -> int:
+    """The warm-spare protocol of runner.worker: die with the supervisor, wait for a job path."""
+    worker.die_with_parent(supervisor_pid)
+    signal.signal(signal.SIGINT, worker._interrupt)
+    if os.environ.get("SPECSWEEP_FAKE_SPARES"):
+        with open(os.environ["SPECSWEEP_FAKE_SPARES"], "a") as log:
+            log.write(f"{os.getpid()}\n")
+    try:
+        line = sys.stdin.readline().strip()
+    except KeyboardInterrupt:
+        return worker.EXIT_INTERRUPTED
+    return main(line) if line else 0
+
+
 def supervise(sweep_path: str) -> int:
     from runner.commands.sweep import run_sweep
     from runner.config import load_sweep
@@ -95,4 +114,6 @@ def supervise(sweep_path: str) -> int:
 if __name__ == "__main__":
     if sys.argv[1] == "--supervise":
         sys.exit(supervise(sys.argv[2]))
+    if sys.argv[1] == "--wait":
+        sys.exit(wait(int(sys.argv[2])))
     sys.exit(main(sys.argv[1]))

@@ -15,12 +15,14 @@ from frontends import (
     FrontendConfig,
     PcenConfig,
     build_frontend,
+    check_finite_waveform,
     functional,
     list_compressions,
     list_scales,
     register_compression,
 )
 from frontends import _registry as registry
+from frontends import frontend as frontend_module
 
 SR = 22050
 SHORT = SR // 2  # half-second clips: every property here holds at any length
@@ -104,6 +106,43 @@ def test_a_batch_equals_its_items_one_by_one(variant):
     batch = frontend(clips)
     for i, clip in enumerate(clips):
         torch.testing.assert_close(frontend(clip)[0], batch[i], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["db", "none", "pcen-loop-per-band", "three-channels"])
+def test_cpu_chunks_give_the_whole_batch_result_and_gradients(variant, monkeypatch):
+    """On a CPU the batch runs in chunks of clips (cache-sized intermediates): same images and
+    same gradients as one pass over the whole batch."""
+    frontend = build_frontend(_cfg(variant, "mel", image_size=(24, 50)))
+    clips = torch.randn(5, SHORT) * torch.linspace(0.01, 1.0, 5)[:, None]
+
+    def run(chunk_values: int):
+        monkeypatch.setattr(frontend_module, "CPU_CHUNK_VALUES", chunk_values)
+        frontend.zero_grad()
+        image = frontend(clips)
+        if _learnable(frontend):
+            (image * torch.linspace(0, 1, image.numel()).view_as(image)).sum().backward()
+        grads = {k: p.grad.clone() for k, p in _learnable(frontend).items()}
+        return image.detach(), grads
+
+    whole, whole_grads = run(1 << 40)
+    chunked, chunked_grads = run(1)  # one clip per chunk
+    torch.testing.assert_close(chunked, whole, rtol=1e-5, atol=1e-6)
+    for key, grad in whole_grads.items():  # float32 sums over the batch, in another order
+        torch.testing.assert_close(chunked_grads[key], grad, rtol=1e-3, atol=1e-5)
+
+
+def test_finite_check_is_exact_and_can_be_left_to_the_caller():
+    frontend = build_frontend(FrontendConfig())
+    clips = torch.zeros(3, SR)
+    clips[0, 5], clips[0, 6] = float("inf"), float("-inf")  # a clip's sum is NaN
+    clips[2] = 3e38  # finite, but its sum overflows: not an error
+    with pytest.raises(ValueError, match=r"^waveform: 1 of 3 clips contain NaN or inf .*\[0\]"):
+        check_finite_waveform(clips)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        frontend(clips)
+    check_finite_waveform(clips[1:])
+    # The training loop checks the CPU batch itself, then skips the check (a GPU sync) here.
+    assert frontend(clips, check_finite=False).shape[0] == 3
 
 
 # The 12 configurations of sweeps/merlin_part1.yaml (seed Part 1): 22050 Hz, 3 s clips, window

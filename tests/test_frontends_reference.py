@@ -326,4 +326,8 @@ def test_float32_frontend_matches_float64(rng, compression, init):
     with torch.no_grad():
         single = build_frontend(cfg)(y.float())
         double = build_frontend(cfg, dtype=torch.float64)(y)
-    assert (single.double() - double).abs().max() < 1e-4
+    # first_frame starts its smoother at one frame's energy, so the first frames divide by a
+    # small, noisy M and the [0, 1] image is ill-conditioned there: float32 rounding moves it by
+    # up to ~4e-4 (worst of 300 random clips), against ~5e-7 for the looped and librosa starts.
+    tolerance = 1e-3 if init == "first_frame" else 1e-4
+    assert (single.double() - double).abs().max() < tolerance

@@ -186,11 +186,9 @@ def test_sigkilled_child_is_retried_and_its_run_marked(tmp_path, data_dir):
     proc = start(tmp_path)
     wait_until(lambda: slot_status(tmp_path, 0).get("epoch", 0) >= 1, what="an epoch on slot 0")
     victim_job = json.loads(slot_file(tmp_path, "slot0.job.json").read_text())
-    kids = children(proc.pid)
-    assert kids
-    for pid in kids:  # the child whose job is slot 0's
-        if "slot0.job.json" in Path(f"/proc/{pid}/cmdline").read_text():
-            os.kill(pid, signal.SIGKILL)
+    victim = slot_status(tmp_path, 0)["pid"]  # the child running slot 0's job (a former spare)
+    assert victim in children(proc.pid)
+    os.kill(victim, signal.SIGKILL)
     code, out = finish(proc)
     assert code == 0, out
     assert "killed: signal SIGKILL" in out

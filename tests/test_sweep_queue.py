@@ -69,21 +69,31 @@ def _take_all_in_child(tmp_path: str, barrier) -> list[tuple[str, int]]:
     return taken
 
 
+def _child(target, tmp_path: str, barrier, results) -> None:
+    results.put(target(tmp_path, barrier))
+
+
 def _in_processes(target, tmp_path: Path, n: int) -> list:
-    """Run target(tmp_path, barrier) in n processes released together; their return values."""
-    ctx = multiprocessing.get_context("fork")
+    """Run target(tmp_path, barrier) in n processes released together; their return values.
+
+    Spawned, not forked: a fork after torch has run in this process (earlier tests) can hang
+    the child in torch's OpenMP pool; sweep slots are independent processes too.
+    """
+    ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(n), ctx.Queue()
-
-    def child():
-        results.put(target(str(tmp_path), barrier))
-
-    procs = [ctx.Process(target=child) for _ in range(n)]
+    procs = [
+        ctx.Process(target=_child, args=(target, str(tmp_path), barrier, results)) for _ in range(n)
+    ]
     for p in procs:
         p.start()
-    out = [results.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join()
-        assert p.exitcode == 0
+    try:
+        out = [results.get(timeout=180) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    assert all(p.exitcode == 0 for p in procs)
     return out
 
 

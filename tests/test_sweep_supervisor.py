@@ -65,6 +65,7 @@ def start(tmp_path: Path, plan: dict) -> subprocess.Popen:
         **os.environ,
         "SPECSWEEP_FAKE_PLAN": json.dumps(plan),
         "SPECSWEEP_FAKE_LOG": str(tmp_path / "runs.log"),
+        "SPECSWEEP_FAKE_SPARES": str(tmp_path / "spares.log"),
         "PYTHONPATH": str(REPO),
     }
     return subprocess.Popen(
@@ -85,6 +86,15 @@ def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
 def runs(tmp_path: Path) -> list[list[str]]:
     path = tmp_path / "runs.log"
     return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def spares(tmp_path: Path) -> set[int]:
+    path = tmp_path / "spares.log"
+    return {int(line) for line in path.read_text().split()} if path.exists() else set()
+
+
+def gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists() or _zombie(pid)
 
 
 def wait_for_starts(tmp_path: Path, n: int, timeout: float = 60) -> None:
@@ -128,6 +138,11 @@ def test_crash_is_retried_failure_is_final_rest_once(tmp_path):
     killed = [t for t in trials(tmp_path) if t.user_attrs.get("trial_name") == "w256-h128"]
     assert killed[0].user_attrs["reason"] == "killed: signal SIGKILL"
     assert "failed for good" in out and "w512-h64-s0" in out
+    # Every attempt ran in a warm spare (started before its job), one process per attempt, and
+    # no spare outlives the sweep.
+    pids = [int(r[2]) for r in runs(tmp_path)]
+    assert len(set(pids)) == len(pids) and set(pids) <= spares(tmp_path)
+    assert all(gone(pid) for pid in spares(tmp_path))
 
 
 @pytest.mark.slow
@@ -142,6 +157,7 @@ def test_ctrl_c_stops_children_requeues_and_resumes(tmp_path):
     assert "Run the same command again to resume" in out
     interrupted = [t for t in trials(tmp_path) if t.user_attrs.get("reason") == "interrupted"]
     assert len(interrupted) == 2 and not completed_once(tmp_path)
+    assert spares(tmp_path) and all(gone(pid) for pid in spares(tmp_path))
     code, out = finish(start(tmp_path, {"default": {"sleep": 0.2}}))
     assert code == 0, out
     done = completed_once(tmp_path)
@@ -159,8 +175,8 @@ def test_second_ctrl_c_kills_at_once_and_resumes(tmp_path):
     proc.send_signal(signal.SIGINT)
     code, out = finish(proc, timeout=60)
     assert code == 130 and time.time() - t0 < 30, out
-    for pid in {int(r[2]) for r in runs(tmp_path)}:
-        assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
+    for pid in {int(r[2]) for r in runs(tmp_path)} | spares(tmp_path):
+        assert gone(pid)
     code, out = finish(start(tmp_path, {"default": {"sleep": 0.2}}))
     assert code == 0, out
     assert len(completed_once(tmp_path)) == 4
@@ -171,11 +187,15 @@ def test_sigkilled_supervisor_takes_its_children_and_restart_completes(tmp_path)
     write_sweep(tmp_path)
     proc = start(tmp_path, {"default": {"sleep": 600}})
     wait_for_starts(tmp_path, 2)
+    deadline = time.time() + 60
+    while len(spares(tmp_path)) < 4:  # the next two spares, waiting beside the running attempts
+        assert time.time() < deadline, "no spare children started"
+        time.sleep(0.1)
     proc.kill()
     proc.communicate()
     time.sleep(0.5)
-    children = {int(r[2]) for r in runs(tmp_path)}
-    assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in children)
+    children = {int(r[2]) for r in runs(tmp_path)} | spares(tmp_path)
+    assert all(gone(pid) for pid in children)
     running = [t for t in trials(tmp_path) if t.state == TrialState.RUNNING]
     assert len(running) == 2  # their leases name a process that is gone
     code, out = finish(start(tmp_path, {"default": {"sleep": 0.2}}))
