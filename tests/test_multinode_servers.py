@@ -233,8 +233,13 @@ def test_tracking_server_output_never_shows_the_backend_password(mlflow_server):
 SPECSWEEP = str(Path(sys.executable).with_name("specsweep"))
 
 
-def tiny_sweep(path: Path, data_dir: Path, name: str, max_retries: int = 1) -> Path:
-    """A 2x2 grid, 1 epoch, tiny model, tiny synthetic data, one slot per supervisor."""
+def tiny_sweep(
+    path: Path, data_dir: Path, name: str, max_retries: int = 1, epochs: int = 1
+) -> Path:
+    """A 2x2 grid, 1 epoch, tiny model, tiny synthetic data, one slot per supervisor.
+
+    The tests that stop a trial midway give it more epochs, so it is still training when the
+    signal lands (a 1-epoch trial here takes seconds and may finish first)."""
     import yaml
 
     raw = {
@@ -260,7 +265,7 @@ def tiny_sweep(path: Path, data_dir: Path, name: str, max_retries: int = 1) -> P
             "image_size": [32, 64],
         },
         "model": {"name": "mobilenetv3_small_050", "pretrained": "none"},
-        "train": {"epochs": 1, "batch_size": 16, "milestones": [100], "num_workers": 0},
+        "train": {"epochs": epochs, "batch_size": 16, "milestones": [100], "num_workers": 0},
         "eval": {"sets": ["test"]},
         "grid": {"axes": {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}},
         "resources": {"slots": 1, "threads_per_slot": 1},
@@ -427,7 +432,9 @@ def test_sigkilled_supervisor_is_reaped_by_the_other(pg, mlflow_server, data_dir
     name = "mn-kill"
     env = node_env(pg, SPECSWEEP_STORAGE=pg.url(), SPECSWEEP_TRACKING_URI=mlflow_server.uri)
     nodes = [
-        start_supervisor(tmp_path / node, tiny_sweep(tmp_path / node, data_dir, name), env)
+        start_supervisor(
+            tmp_path / node, tiny_sweep(tmp_path / node, data_dir, name, epochs=4), env
+        )
         for node in ("node1", "node2")
     ]
     node1, node2 = nodes
@@ -455,7 +462,7 @@ def test_slurm_template_hands_the_running_trial_back_on_usr1(pg, mlflow_server, 
     shell before the time limit): the running trial goes back to the queue without using a
     retry (max_retries 0), and the next node finishes the sweep."""
     name = "mn-slurm"
-    sweep_file = tiny_sweep(tmp_path / "node1", data_dir, name, max_retries=0)
+    sweep_file = tiny_sweep(tmp_path / "node1", data_dir, name, max_retries=0, epochs=4)
     env = node_env(
         pg,
         SWEEP=str(sweep_file),
@@ -490,7 +497,7 @@ def test_slurm_template_hands_the_running_trial_back_on_usr1(pg, mlflow_server, 
     )
 
     node2 = tmp_path / "node2"
-    rest = start_supervisor(node2, tiny_sweep(node2, data_dir, name, max_retries=0), env)
+    rest = start_supervisor(node2, tiny_sweep(node2, data_dir, name, max_retries=0, epochs=4), env)
     code, out = finish(rest)
     assert code == 0, out  # nothing failed for good: the interruption used no retry
     assert_each_point_once(pg, mlflow_server, name)
