@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from tiny_sweep import tiny_sections
 
 from runner import postgres
 from runner.errors import UserError
@@ -244,30 +245,7 @@ def tiny_sweep(
 
     raw = {
         "name": name,
-        "data": {
-            "kind": "synthetic",
-            "clip_s": 1.5,
-            "cache_dir": str(data_dir / "cache"),
-            "synthetic": {
-                "n_species": 4,
-                "n_train": 48,
-                "n_test": 24,
-                "n_field": 8,
-                "output_dir": str(data_dir / "synthetic"),
-            },
-        },
-        "frontend": {
-            "sample_rate": 22050,
-            "win_length": 512,
-            "hop_length": 256,
-            "scale": "mel",
-            "n_mels": 32,
-            "image_size": [32, 64],
-        },
-        "model": {"name": "mobilenetv3_small_050", "pretrained": "none"},
-        "train": {"epochs": epochs, "batch_size": 16, "milestones": [100], "num_workers": 0},
-        "eval": {"sets": ["test"]},
-        "grid": {"axes": {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}},
+        **tiny_sections(data_dir, epochs=epochs),
         "resources": {"slots": 1, "threads_per_slot": 1},
         # Same-host deaths are seen at once (the lease's pid is gone); the timeout is for hosts.
         "storage": {"heartbeat_s": 2.0, "lease_timeout_s": 60.0},

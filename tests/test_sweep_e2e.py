@@ -21,6 +21,7 @@ import optuna
 import pytest
 import yaml
 from optuna.trial import TrialState
+from tiny_sweep import TINY_GRID, tiny_sections
 
 from runner.study import open_store
 
@@ -34,37 +35,8 @@ def tiny_sweep(
 ) -> Path:
     raw = {
         "name": "e2e",
-        "data": {
-            "kind": "synthetic",
-            "clip_s": 1.5,
-            "cache_dir": str(data_dir / "cache"),
-            "synthetic": {
-                "n_species": 4,
-                "n_train": 48,
-                "n_test": 24,
-                "n_field": 8,
-                "output_dir": str(data_dir / "synthetic"),
-            },
-        },
-        "frontend": {
-            "sample_rate": 22050,
-            "win_length": 512,
-            "hop_length": 256,
-            "scale": "mel",
-            "n_mels": 32,
-            "image_size": [32, 64],
-        },
-        "model": {"name": "mobilenetv3_small_050", "pretrained": "none"},
-        "train": {
-            "epochs": epochs,
-            "batch_size": 16,
-            "lr": 0.1,
-            "milestones": [100],
-            "num_workers": 0,
-        },
-        "eval": {"sets": ["test"]},
-        "grid": grid
-        or {"axes": {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}},
+        **tiny_sections(data_dir, epochs=epochs),
+        "grid": grid or TINY_GRID,
         "resources": {"slots": slots},
         "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
         "search": {"max_retries": 1, **(search or {})},
