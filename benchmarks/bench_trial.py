@@ -10,12 +10,15 @@ size, model and precision, in one process, interleaved (A B A B ...) so the shar
 hits both alike; medians over the repeats:
 
   full pipeline   `runner.training.train_one_epoch` as a trial runs it: audio cache -> DataLoader
-                  (random crops) -> device -> waveform augmentations -> frontend -> SpecAugment ->
-                  backbone -> loss -> step
+                  (random crops, waveform augmentations, and on a CPU the frozen frontend and
+                  SpecAugment, see runner/pipeline.py) -> device -> (frontend -> SpecAugment) ->
+                  backbone -> loss -> step; once per loader-worker count in --workers (0 = all
+                  of it in the training process, one after the other)
   backbone alone  the same steps on images and targets already in memory on the device
 
 overhead = 1 - full / backbone (target <= 5%). To say where any overhead goes, it also times
-the loader alone (iterating batches) and the frontend alone (forward + backward through it).
+the loader alone (crops -> batches), the augmentations alone (waveform + mask draws) and the
+frontend alone (forward, + backward when it learns).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -38,6 +42,7 @@ from runner.augment import Augmenter
 from runner.config import load_sweep
 from runner.data import load_dataset, train_loader
 from runner.grid import expand
+from runner.pipeline import BatchPrep
 from runner.tracking import cpu_model
 from runner.training import Precision, make_optimizer, synchronize, train_one_epoch
 from runner.trial import configure_determinism, resolve_device
@@ -57,7 +62,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--channels", type=int, help="override frontend.repeat_channels")
     p.add_argument("--batch-size", type=int, help="override train.batch_size")
-    p.add_argument("--num-workers", type=int, help="override train.num_workers")
+    p.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 1],
+        help="loader worker counts to time the full pipeline with (default: 0 1)",
+    )  # fmt: skip
     p.add_argument("--repeats", type=int, default=3, help="interleaved repeats (median reported)")
     return p.parse_args(argv)
 
@@ -74,8 +82,6 @@ def configure(args):
     train = cfg.train
     if args.batch_size:
         train = dataclasses.replace(train, batch_size=args.batch_size)
-    if args.num_workers is not None:
-        train = dataclasses.replace(train, num_workers=args.num_workers)
     return spec, dataclasses.replace(cfg, frontend=frontend, model=model, train=train)
 
 
@@ -92,28 +98,33 @@ def main(argv=None) -> int:
         model.backbone.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, cfg.train)
 
-    def loader(epoch: int):
-        return train_loader(
-            data.train, cfg.train.batch_size, seed=epoch, num_workers=cfg.train.num_workers
-        )
+    n_samples = data.train.clip_len
+    prep = BatchPrep.for_training(
+        cfg.train.augment, model.frontend, device, n_samples, precision.amp_dtype
+    )
+    batch_size = cfg.train.batch_size
+    loaders = {
+        w: train_loader(data.train, batch_size, seed=0, num_workers=w, prepare=prep)
+        for w in args.workers
+    }  # made once, as a trial does: the workers persist from epoch to epoch
+    plain = train_loader(data.train, batch_size, seed=0, num_workers=0)
 
     # The backbone-alone input: this pipeline's own images (frontend output), kept on the device.
     cached = []
     with torch.no_grad():
-        for waveform, target in loader(0):
+        for waveform, target in plain:
             image = model.frontend(waveform.to(device))
             if precision.channels_last:
                 image = image.contiguous(memory_format=torch.channels_last)
             cached.append((image, target.to(device)))
     n_batches = len(cached)
-    n_samples = sum(t.shape[0] for _, t in cached)
+    n_clips = sum(t.shape[0] for _, t in cached)
     image_shape = tuple(cached[0][0].shape[1:])
 
-    def full(epoch: int) -> float:
-        augmenter = Augmenter(cfg.train.augment, device, seed=epoch)
-        stats = train_one_epoch(
-            model, loader(epoch), optimizer, augmenter, cfg.train, device, 0, precision
-        )
+    def full(workers: int, epoch: int) -> float:
+        loader = loaders[workers]
+        loader.sampler.seed = epoch
+        stats = train_one_epoch(model, loader, optimizer, cfg.train, device, 0, precision)
         return stats.samples / stats.time_s
 
     def backbone_alone(epoch: int) -> float:
@@ -128,18 +139,30 @@ def main(argv=None) -> int:
             loss.backward()
             optimizer.step()
         synchronize(device)
-        return n_samples / (time.perf_counter() - start)
+        return n_clips / (time.perf_counter() - start)
 
     def loader_alone(epoch: int) -> float:
+        plain.sampler.seed = epoch
         start = time.perf_counter()
         count = 0
-        for waveform, _ in loader(epoch):
+        for waveform, _ in plain:
             count += waveform.to(device).shape[0]
         synchronize(device)
         return count / (time.perf_counter() - start)
 
+    def augment_alone(epoch: int) -> float:
+        plain.sampler.seed = epoch
+        batches = list(plain)
+        start = time.perf_counter()
+        for b, (waveform, target) in enumerate(batches):
+            augmenter = Augmenter(cfg.train.augment, np.random.default_rng([epoch, b]))
+            augmenter.waveform(waveform, target)
+            augmenter.masks(waveform.shape[0], *prep.image_hw)
+        return n_clips / (time.perf_counter() - start)
+
     def frontend_alone(epoch: int) -> float:
-        waveforms = [w.to(device) for w, _ in loader(epoch)]
+        plain.sampler.seed = epoch
+        waveforms = [w.to(device) for w, _ in plain]
         synchronize(device)
         start = time.perf_counter()
         for waveform in waveforms:
@@ -149,15 +172,19 @@ def main(argv=None) -> int:
         synchronize(device)
         return sum(w.shape[0] for w in waveforms) / (time.perf_counter() - start)
 
-    full(100), backbone_alone(100)  # warm-up: allocator, kernels, page cache
-    results: dict[str, list[float]] = {"full": [], "backbone": [], "loader": [], "frontend": []}
+    for w in args.workers:  # warm-up: allocator, kernels, page cache, worker start
+        full(w, 100)
+    backbone_alone(100)
+    parts = {"backbone": backbone_alone, "loader": loader_alone, "augment": augment_alone,
+             "frontend": frontend_alone}  # fmt: skip
+    results: dict[str, list[float]] = {f"full{w}": [] for w in args.workers}
+    results.update({k: [] for k in parts})
     for r in range(args.repeats):
-        results["full"].append(full(r))
-        results["backbone"].append(backbone_alone(r))
-        results["loader"].append(loader_alone(r))
-        results["frontend"].append(frontend_alone(r))
+        for w in args.workers:
+            results[f"full{w}"].append(full(w, r))
+        for key, fn in parts.items():
+            results[key].append(fn(r))
     med = {k: statistics.median(v) for k, v in results.items()}
-    overhead = 1 - med["full"] / med["backbone"]
 
     where = (
         torch.cuda.get_device_name(device)
@@ -165,20 +192,26 @@ def main(argv=None) -> int:
         else f"{cpu_model() or platform.processor()}, {args.threads} thread(s)"
     )
     print(f"trial {spec.index} {spec.name}: model {cfg.model.name}, image {image_shape}, batch "
-          f"{cfg.train.batch_size}, {n_batches} batches/epoch, workers {cfg.train.num_workers}, "
-          f"amp {precision.amp_dtype}, channels_last {precision.channels_last}, on {where}")  # fmt: skip
-    for key, label in (
-        ("full", "full pipeline (cache->loader->frontend->backbone), train step"),
-        ("backbone", "backbone alone on in-memory images, train step"),
-        ("loader", "loader alone (cache -> batches)"),
-        ("frontend", "frontend alone (forward, + backward if learnable)"),
-    ):
+          f"{batch_size}, {n_batches} batches/epoch, amp {precision.amp_dtype}, channels_last "
+          f"{precision.channels_last}, frontend in the "
+          f"{'loader' if prep.runs_frontend else 'training step'}, on {where}")  # fmt: skip
+    labels = {f"full{w}": f"full pipeline, {w} loader worker(s), train step" for w in args.workers}
+    labels.update(
+        backbone="backbone alone on in-memory images, train step",
+        loader="loader alone (cache -> batches)",
+        augment="augmentations alone (waveform + mask draws)",
+        frontend="frontend alone (forward, + backward if learnable)",
+    )
+    for key, label in labels.items():
         runs = ", ".join(f"{v:.1f}" for v in results[key])
         print(f"  {label:62s} {med[key]:8.1f} samples/s  (runs: {runs})")
-    # Where the time goes, per sample: the sum of the parts against the pipeline.
-    print(f"  overhead of the pipeline over the backbone alone: {100 * overhead:.1f}% "
-          f"(target <= 5%); per sample: backbone {1e3 / med['backbone']:.2f} ms, frontend "
-          f"{1e3 / med['frontend']:.2f} ms, loader {1e3 / med['loader']:.2f} ms")  # fmt: skip
+    for w in args.workers:
+        overhead = 1 - med[f"full{w}"] / med["backbone"]
+        print(f"  overhead of the pipeline with {w} worker(s) over the backbone alone: "
+              f"{100 * overhead:.1f}% (target <= 5%)")  # fmt: skip
+    print("  per sample: " + ", ".join(
+        f"{k} {1e3 / med[k]:.2f} ms" for k in ("backbone", "frontend", "augment", "loader")
+    ))  # fmt: skip
     return 0
 
 

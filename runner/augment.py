@@ -1,15 +1,20 @@
-"""Training-time augmentations for multi-label sound clips, batched on the training device.
+"""Training-time augmentations for multi-label sound clips, one batch at a time.
 
-    aug = Augmenter(cfg.train.augment, device, seed=1234)
+    aug = Augmenter(cfg.train.augment, np.random.default_rng([seed, batch_index]))
     waveform, target = aug.waveform(waveform, target)   # (B, samples), (B, n_classes)
-    image = aug.image(frontend(waveform))               # (B, C, H, W): SpecAugment masks
+    masks = aug.masks(batch, height, width)             # SpecAugment stripes, drawn now ...
+    image = apply_masks(frontend(waveform), masks)      # ... applied wherever the image is made
 
-The pure functions below take their random draws as arguments; `Augmenter` draws them (per-item
-scalars from a numpy generator, noise from a torch generator on the device) so a seed fixes
-everything. No flips or rotations: a spectrogram turned around is a different sound.
+The pure functions below take their random draws as arguments; `Augmenter` draws them from the
+batch's own generator (per-item scalars from numpy, noise from a torch generator seeded by it), so
+a batch's augmentations depend on its seed alone, not on which process or device runs them. The
+loader runs the waveform part (runner.pipeline). No flips or rotations: a spectrogram turned
+around is a different sound.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -20,10 +25,17 @@ from runner.train_config import AugmentConfig
 
 
 def time_shift(waveform: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    """Roll each clip circularly in time. waveform (B, samples); shifts (B,) int samples."""
+    """Roll each clip circularly in time. waveform (B, samples); shifts (B,) int samples.
+
+    Two slice copies per clip: every sample is written once (a gather through a (B, samples)
+    index would build and read that index too).
+    """
     n = waveform.shape[-1]
-    index = (torch.arange(n, device=waveform.device) - shifts[:, None]) % n  # (B, samples)
-    return torch.gather(waveform, 1, index)
+    out = torch.empty_like(waveform)
+    for row, shift in enumerate(shifts.remainder(n).tolist()):
+        out[row, shift:] = waveform[row, : n - shift]
+        out[row, :shift] = waveform[row, n - shift :]
+    return out
 
 
 def apply_gain(waveform: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
@@ -112,21 +124,37 @@ def mask_stripes(
     return torch.where(hit, fill, image)
 
 
+class Masks(NamedTuple):
+    """The SpecAugment stripes drawn for one batch (empty tensors when that kind is off)."""
+
+    freq: torch.Tensor  # (B, n_freq_masks, 2) int64: first row, number of rows
+    time: torch.Tensor  # (B, n_time_masks, 2) int64: first column, number of columns
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Masks:
+        return Masks(*(m.to(device, non_blocking=non_blocking) for m in self))
+
+
+def apply_masks(image: torch.Tensor, masks: Masks) -> torch.Tensor:
+    """SpecAugment: the frequency stripes, then the time stripes, on `image (B, C, H, W)`."""
+    for dim, stripes in ((2, masks.freq), (3, masks.time)):
+        if stripes.shape[1] > 0:
+            image = mask_stripes(image, dim, stripes[..., 0], stripes[..., 1])
+    return image
+
+
 # --------------------------------------------------------------------------- the augmenter
 
 
 class Augmenter:
-    """Draws and applies the augmentations of `cfg` (see AugmentConfig), seeded."""
+    """Draws and applies the augmentations of `cfg` (see AugmentConfig) to one batch.
 
-    def __init__(self, cfg: AugmentConfig, device: torch.device | str, seed: int):
+    `rng` is the batch's own generator: the loader seeds it by (epoch, batch index), so the draws
+    do not depend on the worker or the device. The waveform work runs where the tensors are.
+    """
+
+    def __init__(self, cfg: AugmentConfig, rng: np.random.Generator):
         self.cfg = cfg
-        self.device = torch.device(device)
-        self.rng = np.random.default_rng(seed)  # per-item scalars
-        self.noise_gen = torch.Generator(device=self.device)  # large tensors, drawn on the device
-        self.noise_gen.manual_seed(int(seed) % 2**63)
-
-    def _tensor(self, values: np.ndarray, dtype=torch.float32) -> torch.Tensor:
-        return torch.as_tensor(values, dtype=dtype).to(self.device, non_blocking=True)
+        self.rng = rng
 
     def waveform(
         self, waveform: torch.Tensor, target: torch.Tensor
@@ -134,22 +162,24 @@ class Augmenter:
         """Time shift, gain, background noise, mixup. waveform (B, samples), target (B, classes)."""
         cfg, rng = self.cfg, self.rng
         batch, n = waveform.shape
+        device = waveform.device
+
+        def tensor(values, dtype=torch.float32) -> torch.Tensor:
+            return torch.as_tensor(values, dtype=dtype).to(device, non_blocking=True)
+
         if cfg.time_shift > 0:
             max_shift = int(cfg.time_shift * n)
-            waveform = time_shift(
-                waveform, self._tensor(rng.integers(-max_shift, max_shift + 1, batch), torch.long)
-            )
+            shifts = rng.integers(-max_shift, max_shift + 1, batch)
+            waveform = time_shift(waveform, tensor(shifts, torch.long))
         if cfg.gain_db > 0:
-            waveform = apply_gain(
-                waveform, self._tensor(rng.uniform(-cfg.gain_db, cfg.gain_db, batch))
-            )
+            waveform = apply_gain(waveform, tensor(rng.uniform(-cfg.gain_db, cfg.gain_db, batch)))
         if cfg.background_prob > 0:
             apply = rng.random(batch) < cfg.background_prob
             snr = rng.uniform(*cfg.background_snr_db, batch)
-            noise = colored_noise((batch, n), cfg.background_color, self.noise_gen, self.device)
-            waveform = add_noise(
-                waveform, noise, self._tensor(snr), self._tensor(apply, torch.bool)
-            )
+            generator = torch.Generator(device=device)
+            generator.manual_seed(int(rng.integers(2**63)))
+            noise = colored_noise((batch, n), cfg.background_color, generator, device)
+            waveform = add_noise(waveform, noise, tensor(snr), tensor(apply, torch.bool))
         if cfg.mixup_prob > 0 and batch > 1:
             apply = rng.random(batch) < cfg.mixup_prob
             lam = np.where(apply, rng.beta(cfg.mixup_alpha, cfg.mixup_alpha, batch), 1.0)
@@ -157,25 +187,23 @@ class Augmenter:
             own = np.arange(batch)
             partner = np.where(partner == own, (own + 1) % batch, partner)  # never itself
             waveform, target = mix(
-                waveform, target, self._tensor(partner, torch.long), self._tensor(lam),
-                cfg.mixup_targets,
-            )  # fmt: skip
+                waveform, target, tensor(partner, torch.long), tensor(lam), cfg.mixup_targets
+            )
         return waveform, target
 
-    def image(self, image: torch.Tensor) -> torch.Tensor:
-        """SpecAugment frequency and time masks on `image (B, C, H, W)`."""
+    def masks(self, batch: int, height: int, width: int) -> Masks:
+        """SpecAugment frequency and time stripes for `batch` images of `height` x `width`."""
         cfg, rng = self.cfg, self.rng
-        batch, _, height, width = image.shape
-        for dim, count, frac, size in (
-            (2, cfg.freq_masks, cfg.freq_mask_frac, height),
-            (3, cfg.time_masks, cfg.time_mask_frac, width),
+        drawn = []
+        for count, frac, size in (
+            (cfg.freq_masks, cfg.freq_mask_frac, height),
+            (cfg.time_masks, cfg.time_mask_frac, width),
         ):
             max_width = int(frac * size)
             if count == 0 or max_width == 0:
+                drawn.append(torch.zeros(batch, 0, 2, dtype=torch.long))
                 continue
             widths = rng.integers(0, max_width + 1, (batch, count))
             starts = rng.integers(0, size - widths + 1)
-            image = mask_stripes(
-                image, dim, self._tensor(starts, torch.long), self._tensor(widths, torch.long)
-            )
-        return image
+            drawn.append(torch.from_numpy(np.stack([starts, widths], axis=-1)).long())
+        return Masks(*drawn)

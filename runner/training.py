@@ -1,12 +1,13 @@
 """The training loop of one trial: SGD on BCE-with-logits, piecewise-constant decay, evaluation.
 
     optimizer = make_optimizer(model, cfg.train)
-    stats = train_one_epoch(model, loader, optimizer, augmenter, cfg.train, device, epoch=0)
+    stats = train_one_epoch(model, loader, optimizer, cfg.train, device, 0, precision)
     scores, targets = predict(model, eval_loader, device, amp_dtype)
 
 `train_one_epoch` times itself honestly: the clock is read after the device has finished the
-epoch's work (CUDA kernels are asynchronous), and it covers the whole loop, data loading included,
-but nothing before or after it (DESIGN.md decision 8).
+epoch's work (CUDA kernels are asynchronous), and it covers the whole loop, data loading included
+(the loader's batches come from runner.pipeline), but nothing before or after it (DESIGN.md
+decision 8).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from frontends import check_finite_waveform
-from runner.augment import Augmenter
+from runner.pipeline import to_images
 from runner.train_config import TrainConfig
 
 # How often (optimisation steps) the running loss is checked for NaN/inf: each check is one device
@@ -115,14 +116,14 @@ def train_one_epoch(
     model: nn.Module,
     loader,
     optimizer: torch.optim.Optimizer,
-    augmenter: Augmenter,
     cfg: TrainConfig,
     device: torch.device,
     epoch: int,
     precision: Precision,
     backbone: nn.Module | None = None,
 ) -> EpochStats:
-    """One pass over `loader` (batches of `(waveform (B, samples), target (B, n_classes))`).
+    """One pass over `loader`, whose batches are `runner.pipeline.TrainBatch`es (waveforms
+    augmented, or images already made, by the loader's `BatchPrep`).
 
     `model` has `.frontend` and `.backbone`; `backbone` may be a compiled wrapper of it. Raises
     NonFiniteLoss when the loss diverges.
@@ -134,18 +135,12 @@ def train_one_epoch(
     samples, lr = 0, cfg.lr
     synchronize(device)
     start = time.perf_counter()
-    for step, (waveform, target) in enumerate(loader):
-        # NaN/inf audio is checked here, on the CPU batch: in the frontend, on a GPU, the check
-        # would wait for the device once per batch.
-        check_finite_waveform(waveform)
-        waveform = waveform.to(device, non_blocking=True)  # (B, samples)
-        target = target.to(device, non_blocking=True)  # (B, n_classes)
+    for step, batch in enumerate(loader):
         lr = lr_at(cfg, epoch, step, steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        waveform, target = augmenter.waveform(waveform, target)
         with precision.autocast(device):
-            image = augmenter.image(model.frontend(waveform, check_finite=False))  # (B, C, H, W)
+            image, target = to_images(batch, model.frontend, device)  # (B, C, H, W), (B, classes)
             if precision.channels_last:
                 image = image.contiguous(memory_format=torch.channels_last)
             logits = backbone(image)  # (B, n_classes)
@@ -155,8 +150,8 @@ def train_one_epoch(
         if cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
-        loss_sum += loss.detach() * waveform.shape[0]
-        samples += waveform.shape[0]
+        loss_sum += loss.detach() * target.shape[0]
+        samples += target.shape[0]
         if (step + 1) % NAN_CHECK_EVERY == 0 or step + 1 == steps:
             _check_finite(loss_sum, epoch, step)
     synchronize(device)
@@ -188,7 +183,7 @@ def predict(
     model.eval()
     scores, targets = [], []
     for waveform, target in loader:
-        check_finite_waveform(waveform)  # on the CPU batch: no device sync (see train_one_epoch)
+        check_finite_waveform(waveform)  # on the CPU batch: no device sync (runner.pipeline)
         waveform = waveform.to(device, non_blocking=True)
         with precision.autocast(device):
             image = model.frontend(waveform, check_finite=False)

@@ -21,7 +21,6 @@ A trial is one grid point and one seed (`runner.grid.TrialSpec`). It
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -38,7 +37,6 @@ import torch
 
 from models.classifier import create_classifier
 from runner import checkpoint as ckpt
-from runner.augment import Augmenter
 from runner.errors import UserError
 from runner.grid import TrialSpec
 from runner.metrics import SetMetrics, evaluate_scores, label_prior_map
@@ -176,7 +174,7 @@ def is_out_of_memory(err: BaseException) -> bool:
 
 
 def derive_seed(seed: int, epoch: int, purpose: str) -> int:
-    """An independent 31-bit seed for one purpose in one epoch (crops, order, augmentation)."""
+    """An independent 31-bit seed for one purpose in one epoch (the training batches)."""
     words = [seed, epoch, zlib.crc32(purpose.encode())]
     return int(np.random.SeedSequence(words).generate_state(1)[0] >> 1)
 
@@ -229,6 +227,7 @@ class _Trial:
         self.eval_time_s = 0.0
         self.samples = 0
         self.last_eval: tuple[int, dict[str, SetMetrics]] | None = None
+        self._train_loader = None  # made on first use, see train_loader
 
     # ---- set-up
 
@@ -269,18 +268,27 @@ class _Trial:
         )
 
     def train_loader(self, epoch: int):
-        """This epoch's shuffled loader. Order and crops are seeded by (seed, epoch), so an epoch
-        draws the same clips whether or not the trial was resumed before it."""
-        from runner.data import train_loader
+        """The training loader, set to this epoch. Order, crops and augmentations are seeded by
+        (seed, epoch, batch), so an epoch draws the same batches whether or not the trial was
+        resumed before it, with any number of workers. Made once: its workers persist."""
+        if self._train_loader is None:
+            from runner.data import train_loader
+            from runner.pipeline import BatchPrep
 
-        dataset = copy.copy(self.data.train)  # a copy starts a fresh crop generator ...
-        dataset.seed = derive_seed(self.spec.seed, epoch, "crops")  # ... seeded for this epoch
-        return train_loader(
-            dataset,
-            self.cfg.train.batch_size,
-            seed=derive_seed(self.spec.seed, epoch, "order"),
-            num_workers=self.cfg.train.num_workers,
-        )
+            clip_len = self.data.train.clip_len
+            prep = BatchPrep.for_training(
+                self.cfg.train.augment, self.model.frontend, self.device, clip_len,
+                self.precision.amp_dtype,
+            )  # fmt: skip
+            self._train_loader = train_loader(
+                self.data.train, self.cfg.train.batch_size, seed=0,
+                num_workers=self.cfg.train.num_workers, prepare=prep,
+            )  # fmt: skip
+            where = "loader" if prep.runs_frontend else "step"  # see runner/pipeline.py
+            self.tracker.set_tags({"frontend_runs_in": where})
+            log.info("%s: the frontend runs in the %s", self.spec.name, where)
+        self._train_loader.sampler.seed = derive_seed(self.spec.seed, epoch, "batches")
+        return self._train_loader
 
     # ---- checkpoints
 
@@ -336,12 +344,9 @@ class _Trial:
     def train(self, epoch_callback: EpochCallback | None) -> None:
         cfg = self.cfg
         for epoch in range(self.epochs_done, cfg.train.epochs):  # 0-based
-            augmenter = Augmenter(
-                cfg.train.augment, self.device, derive_seed(self.spec.seed, epoch, "augment")
-            )
             stats = train_one_epoch(
-                self.model, self.train_loader(epoch), self.optimizer, augmenter, cfg.train,
-                self.device, epoch, self.precision, self.backbone,
+                self.model, self.train_loader(epoch), self.optimizer, cfg.train, self.device,
+                epoch, self.precision, self.backbone,
             )  # fmt: skip
             self.train_time_s += stats.time_s
             self.samples += stats.samples

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from runner.augment import (
     Augmenter,
+    Masks,
     add_noise,
     apply_gain,
+    apply_masks,
     colored_noise,
     mask_stripes,
     mix,
@@ -84,23 +87,48 @@ def test_masks_fill_stripes_with_the_image_mean():
     assert torch.allclose(out[1, :, 1], image[1].mean().expand(3, 10))
 
 
+def test_apply_masks_is_frequency_stripes_then_time_stripes():
+    image = torch.rand(2, 1, 8, 10)
+    freq = torch.tensor([[[1, 2]], [[0, 0]]])  # (B, 1, 2): start row, rows
+    time = torch.tensor([[[3, 4], [0, 1]], [[5, 5], [0, 0]]])  # (B, 2, 2)
+    expected = mask_stripes(image, 2, freq[..., 0], freq[..., 1])
+    expected = mask_stripes(expected, 3, time[..., 0], time[..., 1])
+    assert torch.equal(apply_masks(image, Masks(freq, time)), expected)
+    none = torch.zeros(2, 0, 2, dtype=torch.long)
+    assert torch.equal(apply_masks(image, Masks(none, none)), image)
+
+
 def test_all_off_is_the_identity_and_a_seed_repeats_the_draws():
     waveform, target = batch()
     image = torch.rand(6, 1, 16, 32)
-    off = Augmenter(AugmentConfig.off(), "cpu", seed=0)
+    off = Augmenter(AugmentConfig.off(), np.random.default_rng(0))
     w, t = off.waveform(waveform, target)
     assert torch.equal(w, waveform) and torch.equal(t, target)
-    assert torch.equal(off.image(image), image)
+    masks = off.masks(6, 16, 32)
+    assert masks.freq.shape == masks.time.shape == (6, 0, 2)
+    assert torch.equal(apply_masks(image, masks), image)
 
     everything = AugmentConfig(background_prob=1.0, mixup_prob=1.0)
     runs = []
     for _ in range(2):
-        aug = Augmenter(everything, "cpu", seed=42)
+        aug = Augmenter(everything, np.random.default_rng([42, 3]))
         w, t = aug.waveform(waveform, target)
-        runs.append((w, t, aug.image(image)))
+        runs.append((w, t, apply_masks(image, aug.masks(6, 16, 32))))
     assert all(torch.equal(a, b) for a, b in zip(*runs))
     assert not torch.equal(runs[0][0], waveform) and not torch.equal(runs[0][2], image)
     assert (runs[0][1] >= target).all()  # union: mixing only adds labels
+    other = Augmenter(everything, np.random.default_rng([42, 4])).waveform(waveform, target)[0]
+    assert not torch.equal(other, runs[0][0])  # another batch's seed: other draws
+
+
+def test_mask_draws_stay_inside_the_image_and_under_the_width_limit():
+    cfg = AugmentConfig(freq_masks=2, freq_mask_frac=0.25, time_masks=3, time_mask_frac=0.1)
+    masks = Augmenter(cfg, np.random.default_rng(0)).masks(500, 16, 40)
+    assert masks.freq.shape == (500, 2, 2) and masks.time.shape == (500, 3, 2)
+    for stripes, size, limit in ((masks.freq, 16, 4), (masks.time, 40, 4)):
+        starts, widths = stripes[..., 0], stripes[..., 1]
+        assert (widths >= 0).all() and (widths <= limit).all() and widths.max() == limit
+        assert (starts >= 0).all() and (starts + widths <= size).all()
 
 
 @pytest.mark.parametrize(

@@ -241,8 +241,10 @@ def test_loaders_are_seeded_and_batch_shapes(tmp_path):
     )  # 9 rows, last dropped
     assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(a, b))
     assert not all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(a, c))
-    w1, w2 = batches(0, 1), batches(0, 1)  # a real worker process, seeded the same way twice
-    assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(w1, w2))
+    w1, w2 = batches(0, 1), batches(0, 2)  # real worker processes: the same batches as without
+    for (x0, y0), (x1, y1), (x2, y2) in zip(a, w1, w2, strict=True):
+        assert torch.equal(x0, x1) and torch.equal(x0, x2)
+        assert torch.equal(y0, y1) and torch.equal(y0, y2)
     ds = load_dataset(cfg, SR, ("test",), seed=0)
     ev = torch.cat([x for x, _ in eval_loader(ds.eval["test"], 5, num_workers=0)])
     assert torch.equal(

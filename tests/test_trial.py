@@ -120,6 +120,7 @@ def test_trial_logs_a_complete_mlflow_run(tmp_path, data_dir):
     )
     assert tags["optuna_trial"] == "7" and tags["trial_name"] == spec.name
     assert json.loads(tags["swept"]) == ["frontend.scale"]
+    assert tags["frontend_runs_in"] == "loader"  # dB on the CPU: see runner/pipeline.py
     assert "reason" not in tags
 
     # Every resolved config value, under its dotted key; tuples as JSON, None as na.

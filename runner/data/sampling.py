@@ -4,7 +4,9 @@ Both datasets yield `(waveform float32 (samples,), target float32 (n_classes,))`
 `samples = round(clip_s * sample_rate)` and the target is multi-hot.
 
 Training (`TrainDataset`): one item per labelled segment; each time it is drawn, a random
-`clip_s` crop inside the segment. A segment shorter than a clip is kept whole and placed at a
+`clip_s` crop inside the segment. `train_loader` builds whole batches where the loader runs (a
+worker process, or the training process), seeded per (epoch, batch), so a batch never depends on
+the number of workers. A segment shorter than a clip is kept whole and placed at a
 random offset inside the clip, the rest zero-filled (silence, not repeated audio, so no call is
 seen twice in one clip and no label is implied outside the annotated span).
 
@@ -19,10 +21,12 @@ Waveform normalisation (`none | peak | rms`) applies to the real samples, before
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, get_worker_info
+from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
 from runner.data.cache import AudioCache
 
@@ -109,16 +113,18 @@ class TrainDataset(_Clips):
             self._rng = np.random.default_rng([self.seed, info.seed if info is not None else 0])
         return self._rng
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rng = self._generator()
+    def crop(self, i: int, rng: np.random.Generator) -> np.ndarray:
+        """A random `(clip_len,)` crop of item `i`, drawn from `rng`."""
         f, start, stop = int(self.files[i]), int(self.starts[i]), int(self.stops[i])
         length = stop - start
         if length >= self.clip_len:
             a = start + int(rng.integers(0, length - self.clip_len + 1))
-            x = normalize_clip(self.cache.read(f, a, a + self.clip_len), self.normalize)
-        else:
-            x = normalize_clip(self.cache.read(f, start, stop), self.normalize)
-            x = _place(x, self.clip_len, int(rng.integers(0, self.clip_len - length + 1)))
+            return normalize_clip(self.cache.read(f, a, a + self.clip_len), self.normalize)
+        x = normalize_clip(self.cache.read(f, start, stop), self.normalize)
+        return _place(x, self.clip_len, int(rng.integers(0, self.clip_len - length + 1)))
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.crop(i, self._generator())
         return torch.from_numpy(x), torch.from_numpy(self.targets[i])
 
 
@@ -185,20 +191,79 @@ def _init_worker(worker_id: int) -> None:
     np.random.seed(torch.initial_seed() % 2**32)
 
 
-def _loader(dataset, batch_size, shuffle, drop_last, num_workers, pin_memory, generator):
+def _loader(dataset, num_workers: int | None, pin_memory: bool | None, **kwargs) -> DataLoader:
+    """A DataLoader with the project's worker settings (`kwargs` say how to batch)."""
     workers = default_num_workers() if num_workers is None else num_workers
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        drop_last=drop_last,
         num_workers=workers,
         pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
         persistent_workers=workers > 0,
-        prefetch_factor=4 if workers > 0 else None,
+        prefetch_factor=2 if workers > 0 else None,
         worker_init_fn=_init_worker if workers > 0 else None,
-        generator=generator,
+        **kwargs,
     )
+
+
+class BatchKey(NamedTuple):
+    """Which batch to build: batch `index` of the epoch seeded `seed`, holding these `items`."""
+
+    seed: int
+    index: int
+    items: np.ndarray  # (batch,) item indices into the TrainDataset
+
+
+class EpochBatches(Sampler[BatchKey]):
+    """The batches of one epoch: a permutation of the items seeded by `seed`, cut into batches.
+
+    Set `seed` before iterating to start another epoch; the loader's workers persist between
+    epochs, and everything random about a batch comes from its key, never from a worker's state.
+    """
+
+    def __init__(self, n_items: int, batch_size: int, seed: int):
+        self.n_items = int(n_items)
+        self.batch_size = int(batch_size)
+        # The last incomplete batch is dropped (a batch of one breaks BatchNorm), unless the
+        # dataset is smaller than one batch.
+        self.drop_last = self.n_items > self.batch_size
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        if self.drop_last:
+            return self.n_items // self.batch_size
+        return -(-self.n_items // self.batch_size)
+
+    def __iter__(self) -> Iterator[BatchKey]:
+        order = np.random.default_rng([self.seed, 0]).permutation(self.n_items)
+        for b in range(len(self)):
+            yield BatchKey(self.seed, b, order[b * self.batch_size : (b + 1) * self.batch_size])
+
+
+# What the loader does to a stacked batch: `prepare(waveform (B, samples), target (B, n_classes),
+# rng)` -> any batch the training loop understands (see runner.pipeline).
+Prepare = Callable[[torch.Tensor, torch.Tensor, np.random.Generator], Any]
+
+
+class _TrainBatches(Dataset):
+    """Map-style dataset whose items are whole batches (keys from EpochBatches), built where the
+    loader runs: crops stacked into one array, then `prepare` (augmentations, maybe the frontend).
+    Crops and `prepare` draw from generators seeded by (epoch seed, batch index), so a batch is the
+    same in a worker process or in the training process, with any number of workers."""
+
+    def __init__(self, clips: TrainDataset, prepare: Prepare | None):
+        self.clips = clips
+        self.prepare = prepare
+
+    def __getitem__(self, key: BatchKey):
+        crop_rng = np.random.default_rng([key.seed, 1, key.index])
+        waveform = np.empty((len(key.items), self.clips.clip_len), dtype=np.float32)
+        for row, i in enumerate(key.items):
+            waveform[row] = self.clips.crop(int(i), crop_rng)
+        target = torch.from_numpy(self.clips.targets[key.items])  # fancy indexing copies
+        if self.prepare is None:
+            return torch.from_numpy(waveform), target
+        prepare_rng = np.random.default_rng([key.seed, 2, key.index])
+        return self.prepare(torch.from_numpy(waveform), target, prepare_rng)
 
 
 def train_loader(
@@ -208,16 +273,23 @@ def train_loader(
     seed: int,
     num_workers: int | None = None,
     pin_memory: bool | None = None,
+    prepare: Prepare | None = None,
 ) -> DataLoader:
-    """Shuffled batches `(waveform (B, samples), target (B, n_classes))` with the project defaults.
+    """Shuffled batches `(waveform (B, samples), target (B, n_classes))`, or what `prepare` makes
+    of them, with the project defaults.
 
-    Seeded: the order and the crops repeat for the same seed and worker count. The last
-    incomplete batch is dropped (a batch of one breaks BatchNorm), unless the dataset is smaller
-    than one batch.
+    Each item of the underlying dataset is a whole batch, built (and prepared) in a worker
+    process when there are workers, so that work overlaps the training step. Seeded: the order,
+    the crops and `prepare`'s draws repeat for the same seed, whatever the number of workers. For
+    the next epoch, set `loader.sampler.seed` and iterate again: the workers persist.
     """
-    generator = torch.Generator().manual_seed(int(seed))
-    drop_last = len(dataset) > batch_size
-    return _loader(dataset, batch_size, True, drop_last, num_workers, pin_memory, generator)
+    return _loader(
+        _TrainBatches(dataset, prepare),
+        num_workers,
+        pin_memory,
+        batch_size=None,  # the items are batches already
+        sampler=EpochBatches(len(dataset), batch_size, seed),
+    )
 
 
 def eval_loader(
@@ -228,4 +300,4 @@ def eval_loader(
     pin_memory: bool | None = None,
 ) -> DataLoader:
     """Batches of fixed windows in dataset order (so row i of the stacked outputs is window i)."""
-    return _loader(dataset, batch_size, False, False, num_workers, pin_memory, None)
+    return _loader(dataset, num_workers, pin_memory, batch_size=batch_size, shuffle=False)
