@@ -49,6 +49,16 @@ def frontend_in_loader(frontend: nn.Module, device: torch.device) -> bool:
     return device.type == "cpu" and not learns
 
 
+def default_workers(device: torch.device, threads: int) -> int:
+    """Loader workers for a trial with a budget of `threads` CPU threads, when the sweep leaves
+    `train.num_workers` unset. Feeding a GPU: threads - 1, at most 4 (one worker already streams
+    far faster than a CNN consumes, benchmarks/RESULTS.md). Training on the CPU: one worker, which
+    makes the next batch's images while the step runs (about a sixth of the step's time for the
+    demo model, so it idles most of the time), if the budget has a second thread; else none."""
+    spare = max(0, threads - 1)
+    return min(spare, 4) if device.type == "cuda" else min(spare, 1)
+
+
 class BatchPrep:
     """The loader's work on a stacked batch (a `prepare` for runner.data.train_loader).
 

@@ -113,7 +113,9 @@ class TrainConfig:
     channels_last                          None: on CUDA only
     compile                                torch.compile the backbone
     deterministic                          deterministic kernels (slower; for reproducing runs)
-    num_workers                            DataLoader workers; None = the data package's default
+    num_workers                            loader worker processes (0 = load in the training
+                                           process); None = runner.pipeline.default_workers:
+                                           up to 4 feeding a GPU, 1 on a CPU
     augment                                see AugmentConfig
     """
 

@@ -122,8 +122,9 @@ def train_one_epoch(
     precision: Precision,
     backbone: nn.Module | None = None,
 ) -> EpochStats:
-    """One pass over `loader`, whose batches are `runner.pipeline.TrainBatch`es (waveforms
-    augmented, or images already made, by the loader's `BatchPrep`).
+    """One pass over `loader` (a loader, or an iterator over one already started, with a length),
+    whose batches are `runner.pipeline.TrainBatch`es (waveforms augmented, or images already
+    made, by the loader's `BatchPrep`).
 
     `model` has `.frontend` and `.backbone`; `backbone` may be a compiled wrapper of it. Raises
     NonFiniteLoss when the loss diverges.

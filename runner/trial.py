@@ -40,6 +40,7 @@ from runner import checkpoint as ckpt
 from runner.errors import UserError
 from runner.grid import TrialSpec
 from runner.metrics import SetMetrics, evaluate_scores, label_prior_map
+from runner.pipeline import BatchPrep, default_workers
 from runner.tracking import TrialTracker, mark_interrupted
 from runner.training import (
     NonFiniteLoss,
@@ -253,8 +254,11 @@ class _Trial:
             torch.compile(self.model.backbone) if cfg.train.compile else self.model.backbone
         )
         eval_batch = cfg.eval.batch_size or 2 * cfg.train.batch_size
+        self.num_workers = cfg.train.num_workers
+        if self.num_workers is None:
+            self.num_workers = default_workers(self.device, torch.get_num_threads())
         self.eval_loaders = {
-            name: eval_loader(dataset, eval_batch, num_workers=cfg.train.num_workers)
+            name: eval_loader(dataset, eval_batch, num_workers=self.num_workers)
             for name, dataset in self.data.eval.items()
         }
         self.tracker.set_tags({
@@ -267,13 +271,13 @@ class _Trial:
             "%s: set up in %.1f s (%s)", self.spec.name, self.setup_time_s, self.data.summary()
         )
 
-    def train_loader(self, epoch: int):
-        """The training loader, set to this epoch. Order, crops and augmentations are seeded by
-        (seed, epoch, batch), so an epoch draws the same batches whether or not the trial was
-        resumed before it, with any number of workers. Made once: its workers persist."""
+    def epoch_batches(self, epoch: int):
+        """This epoch's batches: an iterator over the training loader, started now, so its workers
+        begin making them at once. Order, crops and augmentations are seeded by (seed, epoch,
+        batch), so an epoch draws the same batches whether or not the trial was resumed before
+        it, with any number of workers. The loader is made once: its workers persist."""
         if self._train_loader is None:
             from runner.data import train_loader
-            from runner.pipeline import BatchPrep
 
             clip_len = self.data.train.clip_len
             prep = BatchPrep.for_training(
@@ -282,13 +286,16 @@ class _Trial:
             )  # fmt: skip
             self._train_loader = train_loader(
                 self.data.train, self.cfg.train.batch_size, seed=0,
-                num_workers=self.cfg.train.num_workers, prepare=prep,
+                num_workers=self.num_workers, prepare=prep,
             )  # fmt: skip
             where = "loader" if prep.runs_frontend else "step"  # see runner/pipeline.py
-            self.tracker.set_tags({"frontend_runs_in": where})
-            log.info("%s: the frontend runs in the %s", self.spec.name, where)
+            self.tracker.set_tags({"frontend_runs_in": where, "num_workers": self.num_workers})
+            log.info(
+                "%s: the frontend runs in the %s; %d loader workers", self.spec.name, where,
+                self.num_workers,
+            )  # fmt: skip
         self._train_loader.sampler.seed = derive_seed(self.spec.seed, epoch, "batches")
-        return self._train_loader
+        return iter(self._train_loader)
 
     # ---- checkpoints
 
@@ -343,11 +350,16 @@ class _Trial:
 
     def train(self, epoch_callback: EpochCallback | None) -> None:
         cfg = self.cfg
+        batches = self.epoch_batches(self.epochs_done)
         for epoch in range(self.epochs_done, cfg.train.epochs):  # 0-based
             stats = train_one_epoch(
-                self.model, self.train_loader(epoch), self.optimizer, cfg.train, self.device,
-                epoch, self.precision, self.backbone,
+                self.model, batches, self.optimizer, cfg.train, self.device, epoch,
+                self.precision, self.backbone,
             )  # fmt: skip
+            if epoch + 1 < cfg.train.epochs:
+                # The workers start on the next epoch's first batches while this one is
+                # evaluated and saved, instead of after (no bubble at the epoch boundary).
+                batches = self.epoch_batches(epoch + 1)
             self.train_time_s += stats.time_s
             self.samples += stats.samples
             number = epoch + 1

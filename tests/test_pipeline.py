@@ -14,7 +14,13 @@ from models.classifier import create_classifier
 from models.config import ModelConfig
 from runner.augment import apply_masks
 from runner.data import load_dataset, train_loader
-from runner.pipeline import BatchPrep, TrainBatch, frontend_in_loader, to_images
+from runner.pipeline import (
+    BatchPrep,
+    TrainBatch,
+    default_workers,
+    frontend_in_loader,
+    to_images,
+)
 from runner.train_config import AugmentConfig, TrainConfig
 from runner.training import Precision, make_optimizer, train_one_epoch
 from tests.test_data_helpers import SR, manifest_cfg, small_manifest
@@ -132,3 +138,9 @@ def test_non_finite_audio_is_refused_in_the_loader(train_set):
     waveform[1, 10] = float("nan")
     with pytest.raises(ValueError, match=r"clip indices \[1\]"):
         prep(waveform, torch.zeros(3, 2), np.random.default_rng(0))
+
+
+def test_default_workers_fit_the_trials_thread_budget():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert [default_workers(cpu, t) for t in (1, 2, 8)] == [0, 1, 1]
+    assert [default_workers(cuda, t) for t in (1, 2, 3, 16)] == [0, 1, 2, 4]
