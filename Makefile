@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SWEEP  ?= sweeps/demo.yaml
 
-.PHONY: install test test-slow test-multinode lint format bench sweep ui report server clean
+.PHONY: install test test-slow test-multinode test-cuda lint format bench sweep ui report server clean
 
 install: $(STAMP)
 
@@ -22,6 +22,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# The GPU checks (frontend on CUDA, a trial with bf16 autocast, channels_last and torch.compile):
+# run them on a machine with a CUDA device; elsewhere they are skipped.
+test-cuda: $(STAMP)
+	$(BIN)/python -m pytest -q -m cuda
 
 # Multi-node tests with real servers (a private PostgreSQL, installed with apt when missing; an
 # MLflow server; two supervisors): CI runs them on their own.

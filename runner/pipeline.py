@@ -31,6 +31,7 @@ from torch import nn
 
 from frontends import check_finite_waveform
 from runner.augment import Augmenter, Masks, apply_masks
+from runner.data.sampling import default_num_workers
 from runner.train_config import AugmentConfig
 
 
@@ -55,8 +56,8 @@ def default_workers(device: torch.device, threads: int) -> int:
     far faster than a CNN consumes, benchmarks/RESULTS.md). Training on the CPU: one worker, which
     makes the next batch's images while the step runs (about a sixth of the step's time for the
     demo model, so it idles most of the time), if the budget has a second thread; else none."""
-    spare = max(0, threads - 1)
-    return min(spare, 4) if device.type == "cuda" else min(spare, 1)
+    workers = default_num_workers(threads)
+    return workers if device.type == "cuda" else min(workers, 1)
 
 
 class BatchPrep:

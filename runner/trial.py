@@ -228,7 +228,6 @@ class _Trial:
         self.eval_time_s = 0.0
         self.samples = 0
         self.last_eval: tuple[int, dict[str, SetMetrics]] | None = None
-        self._train_loader = None  # made on first use, see train_loader
 
     # ---- set-up
 
@@ -239,7 +238,7 @@ class _Trial:
         configure_determinism(cfg.train.deterministic, self.device)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        from runner.data import eval_loader, load_dataset
+        from runner.data import eval_loader, load_dataset, train_loader
 
         self.data = load_dataset(
             cfg.data, cfg.frontend.sample_rate, tuple(cfg.eval.sets), seed=spec.seed
@@ -261,41 +260,37 @@ class _Trial:
             name: eval_loader(dataset, eval_batch, num_workers=self.num_workers)
             for name, dataset in self.data.eval.items()
         }
+        # One training loader for the whole trial: its workers persist from epoch to epoch.
+        prep = BatchPrep.for_training(
+            cfg.train.augment, self.model.frontend, self.device, self.data.train.clip_len,
+            self.precision.amp_dtype,
+        )  # fmt: skip
+        self.train_loader = train_loader(
+            self.data.train, cfg.train.batch_size, seed=0, num_workers=self.num_workers,
+            prepare=prep,
+        )  # fmt: skip
+        frontend_runs_in = "loader" if prep.runs_frontend else "step"  # see runner/pipeline.py
         self.tracker.set_tags({
+            "frontend_runs_in": frontend_runs_in,
+            "num_workers": self.num_workers,
             "n_classes": len(self.data.classes),
             "n_train": len(self.data.train),
             **{f"n_{name}": len(d) for name, d in self.data.eval.items()},
         })  # fmt: skip
         self.setup_time_s = time.perf_counter() - start
         log.info(
-            "%s: set up in %.1f s (%s)", self.spec.name, self.setup_time_s, self.data.summary()
-        )
+            "%s: set up in %.1f s (%s); the frontend runs in the %s, %d loader workers",
+            self.spec.name, self.setup_time_s, self.data.summary(), frontend_runs_in,
+            self.num_workers,
+        )  # fmt: skip
 
     def epoch_batches(self, epoch: int):
         """This epoch's batches: an iterator over the training loader, started now, so its workers
         begin making them at once. Order, crops and augmentations are seeded by (seed, epoch,
         batch), so an epoch draws the same batches whether or not the trial was resumed before
-        it, with any number of workers. The loader is made once: its workers persist."""
-        if self._train_loader is None:
-            from runner.data import train_loader
-
-            clip_len = self.data.train.clip_len
-            prep = BatchPrep.for_training(
-                self.cfg.train.augment, self.model.frontend, self.device, clip_len,
-                self.precision.amp_dtype,
-            )  # fmt: skip
-            self._train_loader = train_loader(
-                self.data.train, self.cfg.train.batch_size, seed=0,
-                num_workers=self.num_workers, prepare=prep,
-            )  # fmt: skip
-            where = "loader" if prep.runs_frontend else "step"  # see runner/pipeline.py
-            self.tracker.set_tags({"frontend_runs_in": where, "num_workers": self.num_workers})
-            log.info(
-                "%s: the frontend runs in the %s; %d loader workers", self.spec.name, where,
-                self.num_workers,
-            )  # fmt: skip
-        self._train_loader.sampler.seed = derive_seed(self.spec.seed, epoch, "batches")
-        return iter(self._train_loader)
+        it, with any number of workers."""
+        self.train_loader.sampler.seed = derive_seed(self.spec.seed, epoch, "batches")
+        return iter(self.train_loader)
 
     # ---- checkpoints
 
@@ -350,16 +345,17 @@ class _Trial:
 
     def train(self, epoch_callback: EpochCallback | None) -> None:
         cfg = self.cfg
-        batches = self.epoch_batches(self.epochs_done)
+        batches = None
         for epoch in range(self.epochs_done, cfg.train.epochs):  # 0-based
+            if batches is None:
+                batches = self.epoch_batches(epoch)
             stats = train_one_epoch(
                 self.model, batches, self.optimizer, cfg.train, self.device, epoch,
                 self.precision, self.backbone,
             )  # fmt: skip
-            if epoch + 1 < cfg.train.epochs:
-                # The workers start on the next epoch's first batches while this one is
-                # evaluated and saved, instead of after (no bubble at the epoch boundary).
-                batches = self.epoch_batches(epoch + 1)
+            # The workers start on the next epoch's first batches while this one is evaluated
+            # and saved, instead of after (no wait for the first batch at the epoch boundary).
+            batches = self.epoch_batches(epoch + 1) if epoch + 1 < cfg.train.epochs else None
             self.train_time_s += stats.time_s
             self.samples += stats.samples
             number = epoch + 1

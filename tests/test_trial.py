@@ -7,6 +7,7 @@ process on the real demo sweep.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -185,6 +186,26 @@ def test_tiny_model_learns_well_above_the_label_prior(tmp_path, data_dir):
     # (0.38 here); measured: MAP 0.81 after 10 epochs.
     assert m["prior_map_test"] < 0.5
     assert m["map_test"] > m["prior_map_test"] + 0.25, m
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("compression", ["db", "pcen"])
+def test_cuda_trial_with_bf16_channels_last_and_compile(tmp_path, data_dir, compression):
+    """The GPU recipe: bf16 autocast and channels_last (the `auto` defaults on CUDA), a compiled
+    backbone, the frontend in the step (fixed dB, and learnable PCEN through bf16 autocast)."""
+    spec = tiny_spec(tmp_path, data_dir, epochs=10, lr=0.05, n_train=128, every=5)
+    cfg = spec.config.to_dict()
+    cfg["train"].update(compile=True, deterministic=False, num_workers=1)
+    cfg["frontend"]["compression"] = compression
+    spec = dataclasses.replace(spec, config=TrialConfig.from_dict(cfg))
+    result = run_trial(spec, tracking_uri=uri(tmp_path), device="cuda")
+    assert result.finished, result
+    m = result.metrics
+    assert m["map_test"] > m["prior_map_test"] + 0.25, m
+    assert 0 < m["peak_mem_mb"] < torch.cuda.get_device_properties(0).total_memory / 2**20
+    tags = run_of(tmp_path, result.run_id).data.tags
+    assert tags["frontend_runs_in"] == "step" and tags["num_workers"] == "1"
 
 
 # --------------------------------------------------------------------------- failures

@@ -176,17 +176,19 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def default_num_workers(slots: int = 1) -> int:
-    """Loader workers per trial: the slot's share of the cores minus one for the training loop,
-    at most 4 (one worker streams far faster than a CNN consumes, see RESULTS.md), at least 0
-    (0 = load in the training process, which is what a 1-core share should do)."""
-    per_slot = available_cores() // max(1, slots)
-    return max(0, min(4, per_slot - 1))
+def default_num_workers(cores: int | None = None) -> int:
+    """Loader workers for a training process with `cores` (default: the cores this process may
+    run on): one core for the training loop, the rest for workers, at most 4 (one worker streams
+    far faster than a CNN consumes, see RESULTS.md), at least 0 (0 = load in the training
+    process, which is what a single core should do)."""
+    cores = available_cores() if cores is None else cores
+    return max(0, min(4, cores - 1))
 
 
 def _init_worker(worker_id: int) -> None:
-    # One thread per worker: workers only copy memory, and torch's default of one thread per core
-    # in every worker would oversubscribe the cores the training step needs.
+    # One thread per worker: torch's default of one thread per core in every worker would
+    # oversubscribe the cores the training step needs; and a forked worker running torch on one
+    # thread never enters the OpenMP pool it inherited from the parent (which could hang it).
     torch.set_num_threads(1)
     np.random.seed(torch.initial_seed() % 2**32)
 
