@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,10 +68,30 @@ def test_key_changes_with_file_identity_and_sample_rate(tmp_path):
     time.sleep(0.01)
     write_tone(paths[0], 1.5)  # same path, new size and mtime
     c = open_cache(paths, SR, tmp_path / "cache")
-    assert c.n_decoded == 2 and c.root != a.root
+    # A new pack, in which only the changed file is decoded: the other is copied from pack a.
+    assert c.n_decoded == 1 and c.root != a.root
     assert c.lengths[c.index_of(paths[0])] == 1.5 * SR
+    same = (a.index_of(paths[1]), c.index_of(paths[1]))
+    assert np.array_equal(a.read(same[0], 0, SR), c.read(same[1], 0, SR))
     os.utime(paths[1], ns=(1, 1))  # same bytes, other mtime: a different file as far as we know
-    assert open_cache(paths, SR, tmp_path / "cache").n_decoded == 2
+    d = open_cache(paths, SR, tmp_path / "cache")
+    assert d.n_decoded == 1 and d.root not in (a.root, c.root)
+
+
+def test_a_grown_dataset_decodes_only_its_new_files_and_matches_a_fresh_build(tmp_path):
+    paths = tones(tmp_path, 4)
+    assert open_cache(paths[:3], SR, tmp_path / "cache").n_decoded == 3
+    grown = open_cache(paths, SR, tmp_path / "cache")  # one file more
+    assert grown.n_decoded == 1
+    fresh = open_cache(paths, SR, tmp_path / "fresh")  # from scratch, elsewhere
+    assert fresh.n_decoded == 4
+    assert (grown.root / "audio.f32").read_bytes() == (fresh.root / "audio.f32").read_bytes()
+    assert grown.offsets.tolist() == fresh.offsets.tolist()
+    # A pack at another rate, or one removed meanwhile, is never a source: decode instead.
+    assert open_cache(paths[:2], 16000, tmp_path / "cache").n_decoded == 2
+    for index in (tmp_path / "cache").glob(f"sr{SR}-*/index.json"):
+        shutil.rmtree(index.parent)
+    assert open_cache(paths[1:], SR, tmp_path / "cache").n_decoded == 3
 
 
 def test_resampling_keeps_frequency_and_downmixes(tmp_path):

@@ -8,6 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from test_data_helpers import SR, manifest_cfg, small_manifest
 
 from frontends import FrontendConfig, build_frontend
 from models.classifier import create_classifier
@@ -23,7 +24,6 @@ from runner.pipeline import (
 )
 from runner.train_config import AugmentConfig, TrainConfig
 from runner.training import Precision, make_optimizer, train_one_epoch
-from tests.test_data_helpers import SR, manifest_cfg, small_manifest
 
 FRONTEND = FrontendConfig(
     sample_rate=SR, win_length=256, hop_length=64, n_mels=32, image_size=(32, 48)

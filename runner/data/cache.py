@@ -2,7 +2,9 @@
 
 A *pack* is one folder under `cache_dir`, named by a hash of the sample rate and of each file's
 identity (real path, size in bytes, mtime in ns), so every trial, slot and later sweep over the
-same files at the same rate shares it, and touching or replacing a file makes a new pack:
+same files at the same rate shares it, and touching, adding or replacing a file makes a new
+pack (in which only the new or changed files are decoded: the others' samples are copied from the
+earlier packs at that rate):
 
     .specsweep/cache/sr22050-3f2a9c0d1e4b5a6f/
         audio.f32     every file's mono float32 samples, back to back
@@ -213,8 +215,8 @@ def open_cache(
                 return AudioCache(root, index, n_decoded=0)
             if root.exists():  # a folder without an index is not ours to trust
                 shutil.rmtree(root)
-            index = _build(files, sample_rate, cache_dir, root, fail_fast, on_file)
-            return AudioCache(root, index, n_decoded=len(files))
+            index, n_decoded = _build(files, sample_rate, cache_dir, root, fail_fast, on_file)
+            return AudioCache(root, index, n_decoded=n_decoded)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -226,6 +228,44 @@ def _read_index(root: Path) -> dict | None:
         return None
 
 
+def _decoded_elsewhere(cache_dir: Path, sample_rate: int) -> dict[tuple, tuple[Path, int, int]]:
+    """What the other packs at this rate already hold, decoded the same way (cache version and
+    resampler): (path, size, mtime_ns) -> (their audio.f32, offset, length), for good files.
+
+    A pack folder with an index is complete (it was published by one rename), so its samples can
+    be copied instead of decoded again: a dataset that gains, loses or changes a few files
+    decodes only those.
+    """
+    found: dict[tuple, tuple[Path, int, int]] = {}
+    for index_path in sorted(cache_dir.glob(f"sr{int(sample_rate)}-*/index.json")):
+        try:
+            index = json.loads(index_path.read_text())
+        except (OSError, ValueError):
+            continue  # removed meanwhile, or not ours: decoding is always correct
+        if [index.get("version"), index.get("resampler"), index.get("sample_rate")] != [
+            CACHE_VERSION, RESAMPLER, int(sample_rate)
+        ]:  # fmt: skip
+            continue
+        audio = index_path.parent / "audio.f32"
+        for e in index.get("files", []):
+            if e.get("status") == OK and e.get("length", 0) > 0:
+                key = (e["path"], e["size"], e["mtime_ns"])
+                found.setdefault(key, (audio, int(e["offset"]), int(e["length"])))
+    return found
+
+
+def _copy_samples(source: tuple[Path, int, int] | None) -> np.ndarray | None:
+    """The samples at `source` (audio file, offset, length), or None if they cannot be read."""
+    if source is None:
+        return None
+    audio, offset, length = source
+    try:
+        samples = np.fromfile(audio, dtype=np.float32, count=length, offset=4 * offset)
+    except (OSError, ValueError):
+        return None  # the other pack was deleted meanwhile: decode instead
+    return samples if samples.size == length else None
+
+
 def _build(
     files: Sequence[FileIdentity],
     sample_rate: int,
@@ -233,20 +273,26 @@ def _build(
     root: Path,
     fail_fast: bool,
     on_file: Callable[[int, int], None] | None,
-) -> dict:
+) -> tuple[dict, int]:
+    """Write the pack `root` for `files`; returns its index and how many files were decoded
+    (the others were copied from earlier packs, see `_decoded_elsewhere`)."""
     # Folders left by a builder that died: only a lock holder writes them, and we hold it.
     for stale in cache_dir.glob(f".tmp-{root.name}-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{root.name}-", dir=cache_dir))
     t0 = time.perf_counter()
-    log.info("decoding %d audio files into the cache %s", len(files), root)
-    entries, offset = [], 0
+    elsewhere = _decoded_elsewhere(cache_dir, sample_rate)
+    log.info("building the audio cache %s for %d files", root, len(files))
+    entries, offset, n_decoded = [], 0, 0
     try:
         with open(tmp / "audio.f32", "wb") as out:
             for i, f in enumerate(files):
                 status, detail, length = OK, "", 0
+                samples = _copy_samples(elsewhere.get((f.path, f.size, f.mtime_ns)))
                 try:
-                    samples = decode(f.path, sample_rate)
+                    if samples is None:
+                        n_decoded += 1
+                        samples = decode(f.path, sample_rate)
                 except BadAudio as bad:
                     if fail_fast:
                         raise
@@ -273,7 +319,8 @@ def _build(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info(
-        "cached %d files (%.1f min of audio) in %.1f s",
-        len(files), offset / sample_rate / 60, time.perf_counter() - t0,
+        "cached %d files (%.1f min of audio; %d decoded, %d copied from earlier packs) in %.1f s",
+        len(files), offset / sample_rate / 60, n_decoded, len(files) - n_decoded,
+        time.perf_counter() - t0,
     )  # fmt: skip
-    return index
+    return index, n_decoded
