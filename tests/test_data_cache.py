@@ -18,7 +18,7 @@ import torchaudio.functional as AF
 from test_data_helpers import SR, manifest_cfg, small_manifest, write_tone
 
 from runner.data import load_dataset
-from runner.data.cache import open_cache
+from runner.data.cache import BadAudio, StreamResampler, decode_blocks, open_cache
 
 
 def tones(tmp_path: Path, n: int, seconds: float = 1.0, sr: int = SR) -> list[Path]:
@@ -109,6 +109,57 @@ def test_resampling_keeps_frequency_and_downmixes(tmp_path):
     assert np.isclose(np.abs(x[1000:-1000]).max(), 0.3, atol=0.01)  # mean of the two channels
     ref = AF.resample(torch.from_numpy(left / 2), 22050, 16000).numpy()
     assert np.allclose(x, ref, atol=1e-6)  # the documented resampler, nothing else
+
+
+@pytest.mark.parametrize(
+    "orig, new", [(44100, 22050), (48000, 22050), (8000, 22050), (22050, 16000)]
+)
+def test_the_streaming_resampler_equals_torchaudio_in_one_shot(orig, new):
+    x = np.random.default_rng(0).standard_normal(12345).astype(np.float32) * 0.1
+    for length in (1, 7, 300, x.size):  # shorter than the kernel too
+        signal = x[:length]
+        expected = AF.resample(torch.from_numpy(signal), orig, new).numpy()
+        for block in (1, 7, 1000, 20000):
+            r = StreamResampler(orig, new)
+            pieces = [r.push(signal[i : i + block]) for i in range(0, length, block)]
+            out = np.concatenate([*pieces, r.finish()])
+            assert out.shape == expected.shape, (length, block)
+            assert np.allclose(out, expected, atol=1e-6, rtol=0), (length, block)
+
+
+def test_long_files_are_decoded_block_by_block(tmp_path, monkeypatch):
+    """A file is read, downmixed and resampled a block at a time (memory: a block, not a file),
+    and the pack holds the same samples as resampling the whole file at once."""
+    import soundfile as sf
+
+    x = np.random.default_rng(1).uniform(-0.5, 0.5, (44100 * 3 + 17, 2)).astype(np.float32)
+    sf.write(tmp_path / "long.wav", x, 44100, subtype="FLOAT")
+    blocks = list(decode_blocks(str(tmp_path / "long.wav"), 22050, block_frames=10000))
+    assert len(blocks) > 10 and max(b.size for b in blocks) <= 10000 // 2 + 1
+    ref = AF.resample(torch.from_numpy(x.mean(axis=1)), 44100, 22050).numpy()
+    assert np.allclose(np.concatenate(blocks), ref, atol=1e-6, rtol=0)
+
+    monkeypatch.setattr("runner.data.cache.DECODE_BLOCK_FRAMES", 10000)
+    cache = open_cache([tmp_path / "long.wav"], 22050, tmp_path / "cache")
+    assert np.allclose(cache.read(0, 0, int(cache.lengths[0])), ref, atol=1e-6, rtol=0)
+
+
+def test_a_bad_block_late_in_a_file_takes_back_what_the_file_wrote(tmp_path, monkeypatch):
+    import soundfile as sf
+
+    monkeypatch.setattr("runner.data.cache.DECODE_BLOCK_FRAMES", 1000)
+    good = [write_tone(tmp_path / f"{name}.wav", 0.5) for name in ("a", "c")]
+    late_nan = np.full(5000, 0.1, dtype=np.float32)
+    late_nan[4500] = np.nan  # in the fifth block: four were already written
+    sf.write(tmp_path / "b.wav", late_nan, SR, subtype="FLOAT")
+    paths = [tmp_path / n for n in ("a.wav", "b.wav", "c.wav")]
+    with pytest.raises(BadAudio, match="NaN"):
+        open_cache(paths, SR, tmp_path / "strict")
+    cache = open_cache(paths, SR, tmp_path / "lenient", fail_fast=False)
+    assert cache.status == ("ok", "nan", "ok") and cache.lengths.tolist() == [4000, 0, 4000]
+    assert cache.offsets.tolist() == [0, 4000, 4000]
+    assert (cache.root / "audio.f32").stat().st_size == 4 * 8000
+    assert np.allclose(cache.read(2, 0, 4000), good[1], atol=1e-4)  # c right after a
 
 
 BUILDER = """

@@ -16,7 +16,9 @@ atomic `os.rename`; the others block on the lock, then find the finished pack an
 A folder that exists under the pack's name is therefore always complete.
 
 Resampling uses `torchaudio.functional.resample` (windowed-sinc, Hann window, 6 zero crossings,
-rolloff 0.99), applied once per file at build time.
+rolloff 0.99), applied once per file at build time. Files are read and resampled a block at a
+time (`decode_blocks`, `StreamResampler`: the same kernel and conv as torchaudio, so the samples
+are those of resampling the whole file), so a multi-hour recording never sits in memory whole.
 
 Reading memory-maps `audio.f32` and copies each clip out. After the copy the clip's pages are
 dropped from this process's page table (`madvise(MADV_DONTNEED)`; the data stays in the
@@ -30,19 +32,20 @@ import fcntl
 import hashlib
 import json
 import logging
+import math
 import mmap
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+from torchaudio.functional.functional import _get_sinc_resample_kernel
 
 log = logging.getLogger(__name__)
 
@@ -91,28 +94,122 @@ def pack_key(files: Sequence[FileIdentity], sample_rate: int) -> str:
     return f"sr{int(sample_rate)}-{h.hexdigest()[:16]}"
 
 
-def decode(path: str, sample_rate: int) -> np.ndarray:
-    """Decode one file to mono float32 at `sample_rate`: `(samples,)`, values in [-1, 1].
+# Decoding reads files this many frames at a time (about 45 s at 44.1 kHz), so a multi-hour field
+# recording never sits in memory whole: memory per builder is a block, not a file.
+DECODE_BLOCK_FRAMES = 1 << 21
+
+
+def decode_blocks(
+    path: str, sample_rate: int, block_frames: int | None = None
+) -> Iterator[np.ndarray]:
+    """Decode one file to mono float32 at `sample_rate`, a block `(samples,)` at a time, values in
+    [-1, 1]; the blocks put end to end are the whole file, resampled as one signal.
 
     Multi-channel audio is downmixed by averaging the channels. Raises BadAudio (unreadable,
-    empty, nan, silent) for a file that is not usable audio.
+    empty, nan, silent) for a file that is not usable audio; `nan` and `silent` may come after
+    some blocks were yielded (silence is only known at the end), so a caller that writes blocks
+    out must be ready to take them back.
     """
+    block_frames = block_frames or DECODE_BLOCK_FRAMES
     try:
-        data, file_rate = sf.read(path, dtype="float32", always_2d=True)  # (frames, channels)
+        sound = sf.SoundFile(path)
     except Exception as err:  # libsndfile raises several types for damaged files
         raise BadAudio(path, "unreadable", f"soundfile cannot decode it ({err})") from None
-    if data.shape[0] == 0:
-        raise BadAudio(path, "empty", "the file has zero samples")
-    mono = data.mean(axis=1, dtype=np.float32)  # (frames,)
-    if not np.isfinite(mono).all():
-        bad = int((~np.isfinite(mono)).sum())
-        raise BadAudio(path, "nan", f"{bad} of {mono.size} samples are NaN or infinite")
-    if float(np.abs(mono).max()) < SILENT_PEAK:
-        raise BadAudio(path, "silent", "every sample is zero (below -120 dBFS)")
-    if file_rate != sample_rate:
-        wave = torch.from_numpy(mono)
-        mono = AF.resample(wave, int(file_rate), int(sample_rate)).numpy()
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    with sound:
+        file_rate = int(sound.samplerate)
+        resampler = None if file_rate == sample_rate else StreamResampler(file_rate, sample_rate)
+        frames, peak = 0, 0.0
+        while True:
+            try:
+                data = sound.read(block_frames, dtype="float32", always_2d=True)  # (n, channels)
+            except Exception as err:
+                raise BadAudio(
+                    path, "unreadable", f"soundfile cannot decode it after {frames} frames ({err})"
+                ) from None
+            if data.shape[0] == 0:
+                break
+            mono = data.mean(axis=1, dtype=np.float32)  # (n,)
+            if not np.isfinite(mono).all():
+                bad = int((~np.isfinite(mono)).sum())
+                where = f"{mono.size} samples from frame {frames} on"
+                raise BadAudio(path, "nan", f"{bad} of {where} are NaN or infinite")
+            frames += mono.size
+            peak = max(peak, float(np.abs(mono).max()))
+            yield mono if resampler is None else resampler.push(mono)
+        if frames == 0:
+            raise BadAudio(path, "empty", "the file has zero samples")
+        if peak < SILENT_PEAK:
+            raise BadAudio(path, "silent", "every sample is zero (below -120 dBFS)")
+        if resampler is not None:
+            yield resampler.finish()
+
+
+def decode(path: str, sample_rate: int) -> np.ndarray:
+    """The whole file from `decode_blocks` in one array `(samples,)` (for short files and tests)."""
+    return np.concatenate(list(decode_blocks(path, sample_rate)))
+
+
+class StreamResampler:
+    """`torchaudio.functional.resample` (the cache's RESAMPLER) of a signal that arrives in pieces.
+
+    torchaudio resamples with one strided conv1d of a windowed-sinc kernel over the signal
+    zero-padded by `width` samples on the left and `width + orig` on the right (orig, new: the
+    rates divided by their gcd); conv position i makes output samples [i * new, (i + 1) * new)
+    from input samples [i * orig - width, i * orig + width + orig). This class keeps the input
+    those positions still need and runs the same conv on each stretch of positions that the
+    samples received so far cover, so the output is the one-shot result (to float rounding) with
+    a block and a kernel's width of memory.
+    """
+
+    def __init__(self, orig_freq: int, new_freq: int):
+        gcd = math.gcd(int(orig_freq), int(new_freq))
+        self.orig, self.new = int(orig_freq) // gcd, int(new_freq) // gcd
+        # The same kernel resample() builds for a float32 waveform (default filter settings).
+        self.kernel, self.width = _get_sinc_resample_kernel(
+            orig_freq, new_freq, gcd, dtype=torch.float32
+        )  # (new, 1, 2 * width + orig)
+        self.buffer = np.zeros(self.width, dtype=np.float32)  # the left zero padding
+        self.buffer_start = -self.width  # input index of buffer[0]
+        self.received = 0  # input samples pushed
+        self.emitted = 0  # output samples returned
+        self.position = 0  # next conv position to compute
+
+    def _run(self, end_position: int) -> np.ndarray:
+        """Output of conv positions [self.position, end_position), then drop the input that no
+        later position needs."""
+        if end_position <= self.position:
+            return np.zeros(0, dtype=np.float32)
+        a = self.position * self.orig - self.width - self.buffer_start
+        b = (end_position - 1) * self.orig + self.width + self.orig - self.buffer_start
+        segment = torch.from_numpy(self.buffer[a:b])[None, None]  # (1, 1, span)
+        out = torch.nn.functional.conv1d(segment, self.kernel, stride=self.orig)  # (1, new, n)
+        self.position = end_position
+        keep = self.position * self.orig - self.width - self.buffer_start
+        self.buffer = self.buffer[keep:]
+        self.buffer_start += keep
+        return out[0].T.reshape(-1).numpy()  # position-major: (n * new,)
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        """Take the next input samples `(n,)`; return the output samples they complete."""
+        self.buffer = np.concatenate([self.buffer, samples.astype(np.float32, copy=False)])
+        self.received += samples.size
+        # Position i is complete once input index i * orig + width + orig - 1 has arrived.
+        ready = max(0, (self.received - self.width - self.orig) // self.orig + 1)
+        out = self._run(ready)
+        self.emitted += out.size
+        return out
+
+    def finish(self) -> np.ndarray:
+        """The last output samples: the right zero padding, cut to ceil(new * length / orig)."""
+        self.buffer = np.concatenate(
+            [self.buffer, np.zeros(self.width + self.orig, dtype=np.float32)]
+        )
+        positions = self.received // self.orig + 1  # as many as conv1d makes on the padded input
+        out = self._run(positions)
+        target = -(-self.new * self.received // self.orig)  # ceil
+        out = out[: max(0, target - self.emitted)]
+        self.emitted += out.size
+        return out
 
 
 class AudioCache:
@@ -289,17 +386,21 @@ def _build(
             for i, f in enumerate(files):
                 status, detail, length = OK, "", 0
                 samples = _copy_samples(elsewhere.get((f.path, f.size, f.mtime_ns)))
-                try:
-                    if samples is None:
-                        n_decoded += 1
-                        samples = decode(f.path, sample_rate)
-                except BadAudio as bad:
-                    if fail_fast:
-                        raise
-                    status, detail = bad.reason, bad.detail
-                else:
+                if samples is not None:
                     out.write(samples.tobytes())
                     length = samples.size
+                else:
+                    n_decoded += 1
+                    try:
+                        for block in decode_blocks(f.path, sample_rate):
+                            out.write(block.tobytes())
+                            length += block.size
+                    except BadAudio as bad:
+                        if fail_fast:
+                            raise
+                        status, detail, length = bad.reason, bad.detail, 0
+                        out.seek(4 * offset)  # take back what the bad file wrote
+                        out.truncate()
                 entries.append(
                     dict(path=f.path, size=f.size, mtime_ns=f.mtime_ns, offset=offset,
                          length=length, status=status, detail=detail)
