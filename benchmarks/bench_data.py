@@ -13,7 +13,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -28,21 +27,10 @@ import torch
 from runner.data import DataConfig, SyntheticConfig, default_num_workers, load_dataset, train_loader
 from runner.data.cache import AudioCache, open_cache
 from runner.data.sampling import TrainDataset, available_cores
+from runner.tracking import cpu_model
 
 SR = 22050
 CLIP_S = 3.0
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(
-            line.split(":", 1)[1].strip()
-            for line in out.splitlines()
-            if line.startswith("Model name")
-        )
-    except (OSError, StopIteration):
-        return platform.processor() or "unknown"
 
 
 def write_noise_files(folder: Path, n: int, seconds: float, sr: int, channels: int) -> list[Path]:
@@ -329,7 +317,7 @@ def main() -> int:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="specsweep-bench-data-"))
     try:
-        print(f"machine: {cpu_name()}, {available_cores()} cores; torch {torch.__version__}")
+        print(f"machine: {cpu_model()}, {available_cores()} cores; torch {torch.__version__}")
         print(f"command: python benchmarks/bench_data.py{' --quick' if args.quick else ''}\n")
         print("| measurement | result |\n| --- | --- |")
         # RSS before the model exists

@@ -36,6 +36,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from runner.tracking import cpu_model  # noqa: E402  (after the path insert)
+
 
 def tiny_sweep(
     where: Path, data: Path, *, slots: int, threads: int, epochs: int = 2, points: int = 4
@@ -149,18 +151,6 @@ def print_overheads(label: str, overheads: list[dict]) -> None:
         f"{rows['startup_s'] + rows['bookkeeping_s']:.2f} s; with trial setup: "
         f"{rows['startup_s'] + rows['bookkeeping_s'] + setup:.2f} s"
     )
-
-
-def cpu_model() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        return next(
-            line.split(":", 1)[1].strip()
-            for line in out.splitlines()
-            if line.startswith("Model name")
-        )
-    except (OSError, StopIteration):
-        return "unknown CPU"
 
 
 def main(argv: list[str]) -> int:
