@@ -144,11 +144,6 @@ def decode_blocks(
             yield resampler.finish()
 
 
-def decode(path: str, sample_rate: int) -> np.ndarray:
-    """The whole file from `decode_blocks` in one array `(samples,)` (for short files and tests)."""
-    return np.concatenate(list(decode_blocks(path, sample_rate)))
-
-
 class StreamResampler:
     """`torchaudio.functional.resample` (the cache's RESAMPLER) of a signal that arrives in pieces.
 
