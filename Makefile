@@ -6,19 +6,53 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 SWEEP  ?= sweeps/demo.yaml
 
-.PHONY: install test test-slow test-multinode test-cuda lint format bench sweep ui report server clean
+LOCK   := requirements.lock
+LATEST := .venv-latest
+PIP_QUIET := --quiet --disable-pip-version-check --no-warn-script-location
+
+.PHONY: install lock test test-latest test-slow test-multinode test-cuda lint format bench sweep ui report server clean
 
 install: $(STAMP)
 
-# Redone whenever pyproject.toml changes; the stamp is written only after a successful install.
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
-	touch $(STAMP)
+# The exact set the suite passed on (requirements.lock, a pip constraints file) over the ranges in
+# pyproject.toml. Redone whenever either changes; the stamp is written only after a successful
+# install. pip's output goes to $(VENV)/install.log (printed if the install fails).
+$(STAMP): pyproject.toml $(LOCK)
+	@echo "specsweep: installing into $(VENV) with the tested versions of $(LOCK) (the first time takes a few minutes; log: $(VENV)/install.log)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip > $(VENV)/install.log 2>&1 \
+		&& $(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[dev,postgres]' >> $(VENV)/install.log 2>&1 \
+		|| { grep -v '^WARNING: Location' $(VENV)/install.log | tail -30; echo "specsweep: install failed; the whole log is $(VENV)/install.log"; exit 1; }
+	@touch $(STAMP)
+	@$(BIN)/python -c "import torch, timm, optuna, mlflow; print(f'specsweep: installed (torch {torch.__version__}, timm {timm.__version__}, optuna {optuna.__version__}, mlflow {mlflow.__version__})')"
+
+# Regenerate requirements.lock from the newest releases pyproject.toml allows, in a scratch venv;
+# then `make test test-slow` installs it and runs the suites on it (commit the lock once they pass).
+lock:
+	@rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	@echo "specsweep: resolving the newest allowed versions in .venv-lock (log: .venv-lock/install.log)"
+	@.venv-lock/bin/python -m pip install $(PIP_QUIET) --upgrade pip > .venv-lock/install.log 2>&1 \
+		&& .venv-lock/bin/python -m pip install $(PIP_QUIET) -e '.[dev,postgres]' >> .venv-lock/install.log 2>&1 \
+		|| { grep -v '^WARNING: Location' .venv-lock/install.log | tail -30; exit 1; }
+	@{ echo "# specsweep's tested dependency set: a pip constraints file applied by \`make install\`."; \
+	   echo "# Made by \`make lock\` on $$(date -u +%Y-%m-%d) ($$(.venv-lock/bin/python -c 'import platform; print(platform.python_version(), platform.machine())')); the ranges are in pyproject.toml."; \
+	   .venv-lock/bin/python -m pip freeze --exclude-editable --exclude specsweep | sed -E 's/^(torch|torchvision)==([^+]*)\+.*/\1==\2/'; } > $(LOCK)
+	@rm -rf .venv-lock
+	@echo "specsweep: wrote $(LOCK) ($$(grep -c '==' $(LOCK)) pins); run 'make test test-slow' to install and check it"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The fast suite on the newest releases the ranges in pyproject.toml allow (no lock), in a fresh
+# venv: the next breaking upstream release fails here (CI runs it) before it fails a user.
+test-latest:
+	@rm -rf $(LATEST) && $(PYTHON) -m venv $(LATEST)
+	@echo "specsweep: installing the newest allowed versions into $(LATEST) (log: $(LATEST)/install.log)"
+	@$(LATEST)/bin/python -m pip install $(PIP_QUIET) --upgrade pip > $(LATEST)/install.log 2>&1 \
+		&& $(LATEST)/bin/python -m pip install $(PIP_QUIET) -e '.[dev,postgres]' >> $(LATEST)/install.log 2>&1 \
+		|| { grep -v '^WARNING: Location' $(LATEST)/install.log | tail -30; exit 1; }
+	@$(LATEST)/bin/python -c "import torch, torchvision, timm, optuna, mlflow; print('specsweep: newest allowed:', *(f'{m.__name__} {m.__version__}' for m in (torch, torchvision, timm, optuna, mlflow)))"
+	SPECSWEEP_UNLOCKED=1 $(LATEST)/bin/python -m pytest -q -p no:cacheprovider
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -64,5 +98,5 @@ server: $(STAMP)
 	$(BIN)/specsweep server $(SERVER_ARGS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .venv-lock build *.egg-info .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

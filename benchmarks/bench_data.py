@@ -123,10 +123,19 @@ def streaming_rate(ds: TrainDataset, batch_size: int, num_workers: int, n_batche
 def consumption_rate(n_classes: int, batch_size: int, steps: int) -> tuple[float, float]:
     """Clips/s of a training step: mel-dB stand-in frontend + timm resnet18 (1 channel, 128x512)."""
     import timm
-    import torchaudio
 
-    mel = torchaudio.transforms.MelSpectrogram(SR, n_fft=512, hop_length=128, n_mels=128)
-    to_db = torchaudio.transforms.AmplitudeToDB(top_db=80)
+    from frontends import functional as F
+
+    window = F.make_window("hann", 512, torch.float32)
+    filterbank = F.mel_filterbank(SR, 512, 128, dtype=torch.float32)  # (128, 257)
+
+    def mel(x):
+        return filterbank @ F.spectrogram(x, window, n_fft=512, hop_length=128)  # (B, 128, T)
+
+    def to_db(power):
+        image = 10 * torch.log10(power.clamp_min(1e-10))
+        return torch.maximum(image, image.amax(dim=(-2, -1), keepdim=True) - 80.0)  # top_db=80
+
     model = timm.create_model("resnet18", pretrained=False, in_chans=1, num_classes=n_classes)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     x = torch.randn(batch_size, round(CLIP_S * SR)) * 0.1
@@ -263,11 +272,13 @@ def bench_rss(tmp: Path, quick: bool) -> list[str]:
 
 
 LONG_FILE_PEAK = """
-import resource, sys, time
-import soundfile as sf, torch, torchaudio.functional as AF
+import sys, time
+import soundfile as sf, soxr
 from runner.data.cache import open_cache
-def peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_mb():  # this process's peak RSS (VmHWM; ru_maxrss would count the parent's, kept over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 imported_mb = peak_mb()
 t0 = time.perf_counter()
 if sys.argv[1] == "ours":
@@ -275,7 +286,7 @@ if sys.argv[1] == "ours":
     n = int(cache.lengths[0])
 else:  # the control: what decoding in one piece costs (the cache's builder did this before)
     data, rate = sf.read(sys.argv[2], dtype="float32", always_2d=True)
-    n = AF.resample(torch.from_numpy(data.mean(axis=1)), rate, 22050).numel()
+    n = soxr.resample(data.mean(axis=1), rate, 22050, quality="VHQ").size
 print(n, imported_mb, peak_mb(), time.perf_counter() - t0)
 """
 

@@ -89,9 +89,9 @@ def _plain(value: Any) -> Any:
 def environment(device: str) -> dict[str, Any]:
     """What produced a run: library versions, git commit, machine and device."""
     import mlflow
+    import soxr
     import timm
     import torch
-    import torchaudio
 
     env: dict[str, Any] = {
         "python": platform.python_version(),
@@ -103,7 +103,7 @@ def environment(device: str) -> dict[str, Any]:
         "device": device,
         "versions": {
             "torch": torch.__version__,
-            "torchaudio": torchaudio.__version__,
+            "soxr": soxr.__version__,
             "timm": timm.__version__,
             "numpy": np.__version__,
             "mlflow": mlflow.__version__,

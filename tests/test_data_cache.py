@@ -13,12 +13,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import torchaudio.functional as AF
+import soxr
 from test_data_helpers import SR, manifest_cfg, small_manifest, write_tone
 
 from runner.data import load_dataset
-from runner.data.cache import BadAudio, StreamResampler, decode_blocks, open_cache
+from runner.data.cache import (
+    RESAMPLE_QUALITY,
+    BadAudio,
+    StreamResampler,
+    decode_blocks,
+    open_cache,
+)
 
 
 def tones(tmp_path: Path, n: int, seconds: float = 1.0, sr: int = SR) -> list[Path]:
@@ -94,6 +99,17 @@ def test_a_grown_dataset_decodes_only_its_new_files_and_matches_a_fresh_build(tm
     assert open_cache(paths[1:], SR, tmp_path / "cache").n_decoded == 3
 
 
+def one_shot(x: np.ndarray, orig: int, new: int) -> np.ndarray:
+    """The documented resampler applied to the whole signal in one call."""
+    return soxr.resample(x.astype(np.float32), orig, new, quality=RESAMPLE_QUALITY)
+
+
+def stream(x: np.ndarray, orig: int, new: int, block: int) -> np.ndarray:
+    r = StreamResampler(orig, new)
+    pieces = [r.push(x[i : i + block]) for i in range(0, x.size, block)]
+    return np.concatenate([*pieces, r.finish()])
+
+
 def test_resampling_keeps_frequency_and_downmixes(tmp_path):
     p = tmp_path / "st.wav"
     import soundfile as sf
@@ -107,24 +123,72 @@ def test_resampling_keeps_frequency_and_downmixes(tmp_path):
     spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size)))
     assert abs(np.argmax(spectrum) * 16000 / x.size - 1000) <= 1
     assert np.isclose(np.abs(x[1000:-1000]).max(), 0.3, atol=0.01)  # mean of the two channels
-    ref = AF.resample(torch.from_numpy(left / 2), 22050, 16000).numpy()
-    assert np.allclose(x, ref, atol=1e-6)  # the documented resampler, nothing else
+    assert np.allclose(x, one_shot(left / 2, 22050, 16000), atol=1e-6)  # the documented resampler
 
 
-@pytest.mark.parametrize(
-    "orig, new", [(44100, 22050), (48000, 22050), (8000, 22050), (22050, 16000)]
-)
-def test_the_streaming_resampler_equals_torchaudio_in_one_shot(orig, new):
+RATE_PAIRS = [(44100, 22050), (48000, 22050), (8000, 22050), (96000, 32000)]
+
+
+@pytest.mark.parametrize("orig, new", RATE_PAIRS)
+def test_the_streaming_resampler_equals_soxr_in_one_shot(orig, new):
+    """Any block size gives the samples (and the exact length) of one call on the whole signal."""
     x = np.random.default_rng(0).standard_normal(12345).astype(np.float32) * 0.1
-    for length in (1, 7, 300, x.size):  # shorter than the kernel too
+    for length in (1, 7, 300, x.size):  # shorter than the filter too
         signal = x[:length]
-        expected = AF.resample(torch.from_numpy(signal), orig, new).numpy()
+        expected = one_shot(signal, orig, new)
+        assert expected.size == int(np.floor(length * new / orig + 0.5))  # round half up
         for block in (1, 7, 1000, 20000):
-            r = StreamResampler(orig, new)
-            pieces = [r.push(signal[i : i + block]) for i in range(0, length, block)]
-            out = np.concatenate([*pieces, r.finish()])
+            out = stream(signal, orig, new, block)
             assert out.shape == expected.shape, (length, block)
             assert np.allclose(out, expected, atol=1e-6, rtol=0), (length, block)
+
+
+@pytest.mark.parametrize("orig, new", RATE_PAIRS)
+def test_the_streaming_resampler_takes_blocks_of_a_million_samples(orig, new):
+    x = np.random.default_rng(1).standard_normal(2_500_001).astype(np.float32) * 0.1
+    expected = one_shot(x, orig, new)
+    for block in (65536, 1_000_000, x.size):
+        out = stream(x, orig, new, block)
+        assert out.shape == expected.shape, block
+        assert np.allclose(out, expected, atol=1e-6, rtol=0), block
+
+
+def faded_tone(rate: int, freq_hz: float, seconds: float = 2.0) -> np.ndarray:
+    """A tone with Hann fades of 0.1 s, so no click at either end spreads energy across bands."""
+    n = int(rate * seconds)
+    x = 0.5 * np.sin(2 * np.pi * freq_hz * np.arange(n) / rate)
+    fade = int(0.1 * rate)
+    ramp = np.hanning(2 * fade)
+    x[:fade] *= ramp[:fade]
+    x[-fade:] *= ramp[fade:]
+    return x.astype(np.float32)
+
+
+def rms_db(x: np.ndarray) -> float:
+    return 20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-30)
+
+
+@pytest.mark.parametrize("orig, new", RATE_PAIRS)
+def test_a_tone_keeps_its_frequency_and_level(orig, new):
+    x = faded_tone(orig, 1000.0)
+    y = stream(x, orig, new, 4096)
+    spectrum = np.abs(np.fft.rfft(y * np.hanning(y.size)))
+    assert abs(np.argmax(spectrum) * new / y.size - 1000) <= new / y.size  # within one bin
+    # Same duration, same tone: the mean power per sample is unchanged (within 0.1 dB).
+    assert abs(rms_db(y) - rms_db(x)) < 0.1
+
+
+@pytest.mark.parametrize("orig, new", [(44100, 22050), (48000, 22050), (96000, 32000)])
+def test_a_tone_above_the_new_nyquist_is_removed(orig, new):
+    freq = 0.6 * new  # above new / 2, below orig / 2: it would alias without the filter
+    x = faded_tone(orig, freq)
+    y = stream(x, orig, new, 4096)
+    assert rms_db(y) - rms_db(x) < -80
+
+
+def test_silence_stays_silent():
+    for orig, new in RATE_PAIRS:
+        assert not stream(np.zeros(50_000, np.float32), orig, new, 777).any()
 
 
 def test_long_files_are_decoded_block_by_block(tmp_path, monkeypatch):
@@ -135,13 +199,57 @@ def test_long_files_are_decoded_block_by_block(tmp_path, monkeypatch):
     x = np.random.default_rng(1).uniform(-0.5, 0.5, (44100 * 3 + 17, 2)).astype(np.float32)
     sf.write(tmp_path / "long.wav", x, 44100, subtype="FLOAT")
     blocks = list(decode_blocks(str(tmp_path / "long.wav"), 22050, block_frames=10000))
-    assert len(blocks) > 10 and max(b.size for b in blocks) <= 10000 // 2 + 1
-    ref = AF.resample(torch.from_numpy(x.mean(axis=1)), 44100, 22050).numpy()
+    # A block's output, give or take the filter's delay line (soxr's VHQ filter: well under 1000).
+    assert len(blocks) > 10 and max(b.size for b in blocks) <= 10000 // 2 + 1000
+    ref = one_shot(x.mean(axis=1), 44100, 22050)
     assert np.allclose(np.concatenate(blocks), ref, atol=1e-6, rtol=0)
 
     monkeypatch.setattr("runner.data.cache.DECODE_BLOCK_FRAMES", 10000)
     cache = open_cache([tmp_path / "long.wav"], 22050, tmp_path / "cache")
     assert np.allclose(cache.read(0, 0, int(cache.lengths[0])), ref, atol=1e-6, rtol=0)
+
+
+LONG_FILE_BUILD = """
+import sys
+from runner.data.cache import open_cache
+def hwm_mb():  # this process's peak RSS (VmHWM; ru_maxrss would count the parent's, kept over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+before = hwm_mb()
+cache = open_cache([sys.argv[1]], 22050, sys.argv[2])
+print(int(cache.lengths[0]), hwm_mb() - before)
+"""
+
+
+def build_in_fresh_process(tmp_path: Path, minutes: int, rate: int = 8000) -> tuple[int, float]:
+    """Write `minutes` of mono audio at `rate`, cache it at 22050 Hz in a fresh process; returns
+    (samples in the pack, MB the build added to that process's peak resident set)."""
+    import soundfile as sf
+
+    path = tmp_path / f"night-{minutes}.wav"
+    rng = np.random.default_rng(0)
+    with sf.SoundFile(path, "w", rate, 1, subtype="PCM_16") as out:
+        for _ in range(minutes):  # a minute at a time: the writer must not need the memory either
+            out.write((rng.standard_normal(rate * 60) * 0.1).astype(np.float32))
+    proc = subprocess.run(
+        [sys.executable, "-c", LONG_FILE_BUILD, str(path), str(tmp_path / f"cache-{minutes}")],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    length, grown_mb = proc.stdout.split()
+    return int(length), float(grown_mb)
+
+
+@pytest.mark.slow
+def test_a_multi_hour_file_is_cached_in_bounded_memory(tmp_path):
+    """Two hours of 8 kHz audio become 635 MB of 22050 Hz float32 in the pack; building it costs
+    a block's memory, not the file's: no more than building 20 minutes does."""
+    short_len, short_mb = build_in_fresh_process(tmp_path, 20)
+    long_len, long_mb = build_in_fresh_process(tmp_path, 120)
+    assert (short_len, long_len) == (20 * 60 * 22050, 120 * 60 * 22050)
+    pack_mb = long_len * 4 / 2**20
+    assert long_mb < 1.5 * short_mb + 20, (short_mb, long_mb)  # flat in the file's length
+    assert long_mb < 0.3 * pack_mb, (long_mb, pack_mb)
 
 
 def test_a_bad_block_late_in_a_file_takes_back_what_the_file_wrote(tmp_path, monkeypatch):

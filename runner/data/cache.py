@@ -15,10 +15,10 @@ Building is safe when several processes start at once: the builder holds an excl
 atomic `os.rename`; the others block on the lock, then find the finished pack and reuse it.
 A folder that exists under the pack's name is therefore always complete.
 
-Resampling uses `torchaudio.functional.resample` (windowed-sinc, Hann window, 6 zero crossings,
-rolloff 0.99), applied once per file at build time. Files are read and resampled a block at a
-time (`decode_blocks`, `StreamResampler`: the same kernel and conv as torchaudio, so the samples
-are those of resampling the whole file), so a multi-hour recording never sits in memory whole.
+Resampling uses soxr (libsoxr, the resampler librosa uses by default) at its very-high-quality
+setting, applied once per file at build time. Files are read and resampled a block at a time
+(`decode_blocks`, `StreamResampler`: soxr's streaming interface, whose output is the same samples
+as resampling the whole file in one call), so a multi-hour recording never sits in memory whole.
 
 Reading memory-maps `audio.f32` and copies each clip out. After the copy the clip's pages are
 dropped from this process's page table (`madvise(MADV_DONTNEED)`; the data stays in the
@@ -32,7 +32,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import math
 import mmap
 import os
 import shutil
@@ -44,13 +43,16 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
-from torchaudio.functional.functional import _get_sinc_resample_kernel
+import soxr
 
 log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-RESAMPLER = "torchaudio.functional.resample(sinc_interp_hann, lowpass_filter_width=6, rolloff=0.99)"
+# soxr's very-high-quality preset (libsoxr's SOXR_VHQ: 28-bit precision). The RESAMPLER string
+# is part of every pack's key: packs made by another resampler (torchaudio's windowed sinc, before
+# 2026-12) or another libsoxr are rebuilt, never mixed with these.
+RESAMPLE_QUALITY = "VHQ"
+RESAMPLER = f"soxr(quality={RESAMPLE_QUALITY}, libsoxr={soxr.__libsoxr_version__})"
 # A file whose peak is below this (-120 dBFS) is "all silent": a broken recorder, not a quiet bird.
 SILENT_PEAK = 1e-6
 _PAGE = mmap.PAGESIZE
@@ -145,64 +147,34 @@ def decode_blocks(
 
 
 class StreamResampler:
-    """`torchaudio.functional.resample` (the cache's RESAMPLER) of a signal that arrives in pieces.
+    """soxr resampling (the cache's RESAMPLER) of a mono signal that arrives in pieces.
 
-    torchaudio resamples with one strided conv1d of a windowed-sinc kernel over the signal
-    zero-padded by `width` samples on the left and `width + orig` on the right (orig, new: the
-    rates divided by their gcd); conv position i makes output samples [i * new, (i + 1) * new)
-    from input samples [i * orig - width, i * orig + width + orig). This class keeps the input
-    those positions still need and runs the same conv on each stretch of positions that the
-    samples received so far cover, so the output is the one-shot result (to float rounding) with
-    a block and a kernel's width of memory.
+    A thin wrapper of `soxr.ResampleStream`: `push` returns the output samples the input so far
+    determines, `finish` flushes the filter's delay line. Put end to end, the pieces are exactly
+    `soxr.resample(whole_signal, orig_freq, new_freq, quality=RESAMPLE_QUALITY)`, whatever the
+    block sizes (1 sample to the whole file; tests/test_data_cache.py), including the length:
+    round(length * new_freq / orig_freq). Memory is a block and the filter's state.
     """
 
     def __init__(self, orig_freq: int, new_freq: int):
-        gcd = math.gcd(int(orig_freq), int(new_freq))
-        self.orig, self.new = int(orig_freq) // gcd, int(new_freq) // gcd
-        # The same kernel resample() builds for a float32 waveform (default filter settings).
-        self.kernel, self.width = _get_sinc_resample_kernel(
-            orig_freq, new_freq, gcd, dtype=torch.float32
-        )  # (new, 1, 2 * width + orig)
-        self.buffer = np.zeros(self.width, dtype=np.float32)  # the left zero padding
-        self.buffer_start = -self.width  # input index of buffer[0]
+        self.orig_freq, self.new_freq = int(orig_freq), int(new_freq)
+        self._stream = soxr.ResampleStream(
+            self.orig_freq, self.new_freq, 1, dtype="float32", quality=RESAMPLE_QUALITY
+        )
         self.received = 0  # input samples pushed
         self.emitted = 0  # output samples returned
-        self.position = 0  # next conv position to compute
-
-    def _run(self, end_position: int) -> np.ndarray:
-        """Output of conv positions [self.position, end_position), then drop the input that no
-        later position needs."""
-        if end_position <= self.position:
-            return np.zeros(0, dtype=np.float32)
-        a = self.position * self.orig - self.width - self.buffer_start
-        b = (end_position - 1) * self.orig + self.width + self.orig - self.buffer_start
-        segment = torch.from_numpy(self.buffer[a:b])[None, None]  # (1, 1, span)
-        out = torch.nn.functional.conv1d(segment, self.kernel, stride=self.orig)  # (1, new, n)
-        self.position = end_position
-        keep = self.position * self.orig - self.width - self.buffer_start
-        self.buffer = self.buffer[keep:]
-        self.buffer_start += keep
-        return out[0].T.reshape(-1).numpy()  # position-major: (n * new,)
 
     def push(self, samples: np.ndarray) -> np.ndarray:
         """Take the next input samples `(n,)`; return the output samples they complete."""
-        self.buffer = np.concatenate([self.buffer, samples.astype(np.float32, copy=False)])
+        samples = np.ascontiguousarray(samples, dtype=np.float32)
+        out = self._stream.resample_chunk(samples, last=False)
         self.received += samples.size
-        # Position i is complete once input index i * orig + width + orig - 1 has arrived.
-        ready = max(0, (self.received - self.width - self.orig) // self.orig + 1)
-        out = self._run(ready)
         self.emitted += out.size
         return out
 
     def finish(self) -> np.ndarray:
-        """The last output samples: the right zero padding, cut to ceil(new * length / orig)."""
-        self.buffer = np.concatenate(
-            [self.buffer, np.zeros(self.width + self.orig, dtype=np.float32)]
-        )
-        positions = self.received // self.orig + 1  # as many as conv1d makes on the padded input
-        out = self._run(positions)
-        target = -(-self.new * self.received // self.orig)  # ceil
-        out = out[: max(0, target - self.emitted)]
+        """The last output samples (the filter's delay line); the stream is done after this."""
+        out = self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
         self.emitted += out.size
         return out
 
