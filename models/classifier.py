@@ -85,7 +85,9 @@ def create_backbone(cfg: ModelConfig, in_chans: int, n_classes: int) -> nn.Modul
         return timm.create_model(
             cfg.name, pretrained=True, pretrained_cfg_overlay=overlay, **common
         )
-    except RuntimeError as err:  # state dict does not fit the architecture
+    # A state dict that does not fit: timm raises RuntimeError (shapes) or KeyError (a missing
+    # first-conv key: timm 1.0.15 does).
+    except (RuntimeError, KeyError) as err:
         raise ValueError(
             f"pretrained: {cfg.pretrained}: these weights do not fit {cfg.name!r} ({err}); "
             "use a file saved from the same timm model"
