@@ -6,7 +6,7 @@
 Average precision is the one scikit-learn's `average_precision_score` computes (no interpolation):
 AP = sum_k (R_k - R_{k-1}) P_k over the distinct score thresholds k, from the highest down, so tied
 scores enter together. MAP is the macro mean over the classes with at least one positive in the
-set (DESIGN.md decision 9): a class absent from a set has no defined AP and is left out, not
+set (docs/design.md, decision 9): a class absent from a set has no defined AP and is left out, not
 counted as 0 or 1.
 """
 

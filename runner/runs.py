@@ -1,6 +1,6 @@
 """The MLflow side of reports: read a sweep's runs into a `reports.SweepTable`, log the report back.
 
-The layout read here is the one `runner.trial` writes (notes/contracts.md, "MLflow layout"): one
+The layout read here is the one `runner.trial` writes (docs/design.md, decision 7): one
 run per trial tagged `specsweep.kind=trial`, `cfg_key`, `seed`, `attempt`, `trial_name`, `swept`
 (JSON list of swept keys), `reason`; params = the resolved config with dotted keys (tuples as
 JSON, None as `na`); final metrics `map_<set>`, `train_time_s`, ...; per-epoch `val_map_<set>`;

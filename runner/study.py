@@ -115,7 +115,7 @@ def open_store(url: str | None, sweep_name: str) -> Store:
         return Store(f"journal:{path}", storage, path.with_name(path.name + ".queue.lock"))
     if url.startswith("sqlite"):
         raise UserError(
-            f"storage.url: {mask_url(url)!r}: SQLite is not safe for parallel Optuna workers (DESIGN.md "
+            f"storage.url: {mask_url(url)!r}: SQLite is not safe for parallel Optuna workers (docs/design.md, "
             "decision 6); leave storage.url unset for the journal file under .specsweep/studies/, "
             "or use postgresql://user:pass@host/db for several machines"
         )

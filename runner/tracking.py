@@ -1,4 +1,4 @@
-"""MLflow logging of one trial, in the layout of DESIGN.md decision 7 (read by `reports/`).
+"""MLflow logging of one trial, in the layout of docs/design.md, decision 7 (read by `reports/`).
 
     tracker = TrialTracker.start(uri, experiment, spec, attempt=1)
     tracker.log_epoch(3, {"train_loss": 0.21, "val_map_test": 0.64, "epoch_time_s": 8.2})

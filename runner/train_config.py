@@ -173,7 +173,7 @@ class EvalConfig:
     """Evaluation: MAP on each named set of the data (e.g. the seed's `test` and low-SNR `field`).
 
     sets            split names of the dataset; the final metrics come from the last epoch
-                    (never the best epoch on a test set: DESIGN.md decision 9)
+                    (never the best epoch on a test set: docs/design.md, decision 9)
     batch_size      None = twice the training batch (no gradients to keep)
     every_n_epochs  evaluate every this many epochs (per-epoch `val_map_<set>` for curves and
                     pruning); the last epoch is always evaluated

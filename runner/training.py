@@ -6,7 +6,7 @@
 
 `train_one_epoch` times itself honestly: the clock is read after the device has finished the
 epoch's work (CUDA kernels are asynchronous), and it covers the whole loop, data loading included
-(the loader's batches come from runner.pipeline), but nothing before or after it (DESIGN.md
+(the loader's batches come from runner.pipeline), but nothing before or after it (docs/design.md,
 decision 8).
 """
 

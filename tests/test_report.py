@@ -1,5 +1,5 @@
 """`specsweep report` end to end on real MLflow stores: runs logged by hand in a temp sqlite store
-following the layout in notes/contracts.md, read back, reported, logged to the summary run.
+following the layout of docs/design.md (decision 7), read back, reported, logged to the summary run.
 
 One store (module-scoped: MLflow's sqlite initialisation takes seconds) holds several
 experiments: a Merlin-Part-1-like grid (12 configurations x 2 seeds x 2 evaluation sets), a
