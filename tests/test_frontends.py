@@ -4,6 +4,7 @@ input validation; shapes of the Merlin Part 1 grid; state_dict; channels; resize
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 import torch
@@ -145,32 +146,27 @@ def test_finite_check_is_exact_and_can_be_left_to_the_caller():
     assert frontend(clips, check_finite=False).shape[0] == 3
 
 
-# The 12 configurations of sweeps/merlin_part1.yaml (seed Part 1): 22050 Hz, 3 s clips, window
-# {256, 512} x hop {64, 128} x {linear, mel}; image 128x512 or 96x512 for hop 128, 128x1024 for hop 64.
-MERLIN_PART1 = [
-    (win, hop, scale, size)
-    for win in (256, 512)
-    for hop in (64, 128)
-    for scale in ("linear", "mel")
-    for size in ({128: [(128, 512), (96, 512)], 64: [(128, 1024)]}[hop])
-]
+def merlin_part1_frontends() -> list[FrontendConfig]:
+    """The frontends of the 12 configurations in sweeps/merlin_part1.yaml (the seed's Part 1 grid;
+    tests/test_config.py checks the grid itself against the seed)."""
+    from runner.config import load_sweep
+    from runner.grid import expand
+
+    sweep = load_sweep(Path(__file__).resolve().parents[1] / "sweeps" / "merlin_part1.yaml")
+    return [spec.config.frontend for spec in expand(sweep)]
 
 
-def test_merlin_part1_grid_has_12_configurations():
-    assert len(MERLIN_PART1) == 12
-
-
-@pytest.mark.parametrize(("win", "hop", "scale", "size"), MERLIN_PART1)
-def test_merlin_part1_output_shape(win, hop, scale, size):
-    cfg = FrontendConfig(
-        sample_rate=SR, win_length=win, hop_length=hop, scale=scale, n_mels=128, repeat_channels=3,
-        image_size=size,
-    )  # fmt: skip
+@pytest.mark.parametrize(
+    "cfg", merlin_part1_frontends(), ids=lambda c: f"{c.win_length}-{c.hop_length}-{c.scale}"
+)
+def test_merlin_part1_output_shape(cfg):
+    """Every Part 1 frontend, as the sweep file resolves it, makes the image size it asks for."""
+    sr, size = cfg.sample_rate, cfg.image_size
     frontend = build_frontend(cfg)
     with torch.no_grad():
-        image = frontend(torch.randn(1, 3 * SR))
-    assert image.shape == (1, 3, *size)
-    assert frontend.output_shape(3 * SR) == (3, *size)
+        image = frontend(torch.randn(1, 3 * sr))
+    assert image.shape == (1, cfg.out_channels, *size)
+    assert frontend.output_shape(3 * sr) == (cfg.out_channels, *size)
 
 
 def test_output_shape_without_resize_is_bands_by_frames():
@@ -195,15 +191,22 @@ def test_auto_n_fft_pads_until_no_band_is_empty_and_is_recorded():
     assert FrontendConfig(win_length=512, mel_scale="htk").resolved().n_fft == 1024
 
 
-@pytest.mark.parametrize("scale", ["mel", "log", "erb"])
-def test_no_band_is_ever_empty_after_resolution(scale):
-    cfg = FrontendConfig(win_length=256, scale=scale, n_mels=64, f_min=150.0).resolved()
+@pytest.mark.parametrize(
+    ("scale", "n_mels", "padded"),
+    [("mel", 64, False), ("mel", 128, True), ("log", 64, True), ("erb", 64, True)],
+)
+def test_no_band_is_ever_empty_after_resolution(scale, n_mels, padded):
+    cfg = FrontendConfig(win_length=256, scale=scale, n_mels=n_mels, f_min=150.0).resolved()
     frontend = build_frontend(dataclasses.replace(cfg, compression="none", normalize_before=False))
     weights = frontend.scale.weights  # (n_bands, n_freqs)
     assert (weights.amax(dim=1) > 0).all()
     assert frontend.scale.count_empty(cfg, cfg.n_fft) == 0
-    # And one step smaller would leave some empty: the choice is the smallest that works.
-    assert frontend.scale.count_empty(cfg, cfg.n_fft // 2) > 0 or cfg.n_fft == cfg.win_length
+    assert (cfg.n_fft > cfg.win_length) == padded
+    # The smallest power of two from the window up that leaves none empty: every smaller one does.
+    n_fft = cfg.win_length
+    while n_fft < cfg.n_fft:
+        assert frontend.scale.count_empty(cfg, n_fft) > 0, n_fft
+        n_fft *= 2
 
 
 def test_lists_and_dicts_from_python_callers_become_tuples_and_configs():

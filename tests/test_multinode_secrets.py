@@ -216,8 +216,16 @@ def test_refused_credentials_name_the_env_vars_and_hide_the_password():
 
 
 def test_local_tracking_stores_need_no_check(tmp_path):
-    check_tracking(f"sqlite:///{tmp_path}/mlflow.db", environ={})
-    check_storage(None)
+    """Local stores are neither opened nor created by the check; a server URI is contacted."""
+    assert check_tracking(f"sqlite:///{tmp_path}/new/mlflow.db", environ={}) is None
+    assert check_tracking(str(tmp_path / "mlruns"), environ={}) is None
+    assert check_storage(None) is None
+    assert not (tmp_path / "new").exists() and not (tmp_path / "mlruns").exists()
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(UserError, match=f"127.0.0.1:{port}"):
+        check_tracking(f"http://127.0.0.1:{port}", timeout_s=2, environ={})
 
 
 # --- specsweep server: refusals before anything starts -------------------------------------------
