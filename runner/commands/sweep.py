@@ -16,17 +16,20 @@ import argparse
 import dataclasses
 import math
 import sys
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from runner.config import SweepConfig, load_sweep
-from runner.grid import expand
-from runner.progress import Progress, format_duration
 from runner.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
 from runner.secrets import mask_url
-from runner.study import ATTR_REASON, ATTR_TRAIN_TIME, SweepQueue, open_store
-from runner.supervisor import Outcome, Supervisor, plan_slots
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from runner.study import SweepQueue
+    from runner.supervisor import Outcome
+
+# The queue, the supervisor and rich are imported when a sweep runs, not when the CLI starts
+# (`specsweep plan` builds the same parser and should answer at once).
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -132,6 +135,11 @@ def run_sweep(
     worker_command: list[str] | None = None,
 ) -> int:
     """Supervise the sweep on this machine until it is done or stopped; the exit code."""
+    from runner.grid import expand
+    from runner.progress import Progress
+    from runner.study import SweepQueue, open_store
+    from runner.supervisor import Supervisor, plan_slots
+
     specs = expand(sweep)
     # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.
     check_tracking(sweep.tracking.uri)
@@ -166,6 +174,8 @@ def run_sweep(
 
 def result_rows(queue: SweepQueue) -> list[dict]:
     """One row per point: its state, MAP, training time, attempts; best MAP first."""
+    from runner.study import ATTR_REASON, ATTR_TRAIN_TIME
+
     rows = []
     for point in queue.points():
         state = queue._state(point)
@@ -195,6 +205,10 @@ def report(
     sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Console, sweep_path: str
 ) -> int:
     """Print the end-of-sweep table and what to do next; the exit code."""
+    from rich.table import Table
+
+    from runner.progress import format_duration
+
     rows = result_rows(queue)
     table = Table(
         title=f"{sweep.name}: trials by MAP on '{sweep.eval.sets[0]}'", title_justify="left"
