@@ -72,6 +72,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-live", action="store_true", help="plain line-per-event output even on a terminal"
     )
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="accept a grid of more than 100,000 trials (refused by default as a likely typo)",
+    )
     return parser
 
 
@@ -123,7 +128,7 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
 
 
 def command(args: argparse.Namespace) -> int:
-    sweep = apply_overrides(load_sweep(args.sweep), args)
+    sweep = apply_overrides(load_sweep(args.sweep, allow_large=args.allow_large), args)
     return run_sweep(sweep, args.sweep, live=False if args.no_live else None)
 
 
@@ -133,8 +138,13 @@ def run_sweep(
     *,
     live: bool | None = None,
     worker_command: list[str] | None = None,
+    check_data: bool = True,
 ) -> int:
-    """Supervise the sweep on this machine until it is done or stopped; the exit code."""
+    """Supervise the sweep on this machine until it is done or stopped; the exit code.
+
+    check_data: load every dataset the grid needs before enqueueing anything (runner.datacheck);
+    a mistake in the data is then a UserError (exit 2) and no trial starts.
+    """
     from runner.grid import expand
     from runner.progress import Progress
     from runner.study import SweepQueue, open_store
@@ -148,6 +158,11 @@ def run_sweep(
     slots = plan_slots(sweep.resources)
     progress = Progress.create(sweep.name, live=live)
     console = progress.console
+    if check_data:
+        from runner.datacheck import check_data as load_every_dataset
+
+        for line in load_every_dataset(specs):
+            console.print(line, highlight=False)
     counts = queue.counts()
     console.print(
         f"sweep {sweep.name}: {len(specs)} trials ({sweep.search.sampler}"
@@ -254,7 +269,8 @@ def report(
         return EXIT_INTERRUPTED
     if counts.failed:
         print(
-            f"specsweep: {counts.failed} trial(s) failed after {sweep.search.max_retries} retries; "
+            f"specsweep: {counts.failed} trial(s) failed for good (a crash is retried up to "
+            f"{sweep.search.max_retries} times, a mistake in the input not at all); "
             "see the reason column and the logs under .specsweep/runs/",
             file=sys.stderr,
         )

@@ -49,6 +49,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="extra run tag (repeatable)"
     )
     parser.add_argument("--result-json", metavar="PATH", help="write the result as JSON here")
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="accept a grid of more than 100,000 trials (refused by default as a likely typo)",
+    )
     return parser
 
 
@@ -62,7 +67,7 @@ def command(args: argparse.Namespace) -> int:
     if args.attempt < 1:
         raise UserError(f"--attempt {args.attempt}: must be at least 1")
     tags = dict(_parse_tag(t) for t in args.tag)
-    sweep = load_sweep(args.sweep)
+    sweep = load_sweep(args.sweep, allow_large=args.allow_large)
     spec = find(expand(sweep), name=args.name, index=args.index, seed=args.seed)
     if args.seed is not None and spec.seed != args.seed:  # a seed outside the sweep's list
         spec = dataclasses.replace(spec, seed=args.seed)
