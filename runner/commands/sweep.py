@@ -153,16 +153,16 @@ def run_sweep(
     specs = expand(sweep)
     # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.
     check_tracking(sweep.tracking.uri)
-    store = open_store(sweep.storage.url, sweep.name)
-    queue = SweepQueue.open(sweep, specs, store)
     slots = plan_slots(sweep.resources)
     progress = Progress.create(sweep.name, live=live)
     console = progress.console
-    if check_data:
+    if check_data:  # before anything is enqueued: bad data stops here, with no trial started
         from runner.datacheck import check_data as load_every_dataset
 
         for line in load_every_dataset(specs):
             console.print(line, highlight=False)
+    store = open_store(sweep.storage.url, sweep.name)
+    queue = SweepQueue.open(sweep, specs, store)
     counts = queue.counts()
     console.print(
         f"sweep {sweep.name}: {len(specs)} trials ({sweep.search.sampler}"
