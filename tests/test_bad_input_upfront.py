@@ -28,14 +28,17 @@ from runner.grid import expand
 REPO = Path(__file__).resolve().parent.parent
 FAKE = REPO / "tests" / "sweep_fake_worker.py"
 
-# Runs the CLI in this child and prints its own peak RSS (KiB) and the command's time.
+# Runs the CLI in this child and prints its own peak RSS (KiB) and the command's time. VmHWM is
+# the peak of this process image (ru_maxrss would include the forked parent's, pytest's).
 _MEASURED = (
-    "import resource, sys, time\n"
+    "import re, sys, time\n"
     "t = time.perf_counter()\n"
     "from runner.cli import main\n"
     "code = main(sys.argv[1:])\n"
+    "seconds = time.perf_counter() - t\n"
     "sys.stderr.flush()\n"
-    "print('MEASURED', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t)\n"
+    "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+    "print('MEASURED', hwm, seconds)\n"
     "sys.exit(code)\n"
 )
 

@@ -371,6 +371,10 @@ def test_trial_command_user_errors(tmp_path, data_dir, capsys):
     if not torch.cuda.is_available():
         assert main(["trial", sweep, "--index", "0", "--device", "cuda"]) == 2
         assert "no CUDA device is visible here" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"  # the data fails inside the trial: exit 2 too, with the row
+    bad.write_text((tmp_path / "tiny.yaml").read_text().replace("sets: [test", "sets: [nope"))
+    assert main(["trial", str(bad), "--index", "0", "--device", "cpu", "--threads", "1"]) == 2
+    assert "split 'nope'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

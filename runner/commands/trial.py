@@ -5,7 +5,8 @@ specsweep trial sweeps/demo.yaml --name w512-h128-mel-64x256 --seed 1 --device c
 
 Prints one line per epoch and the final metrics, and leaves the run in MLflow (the sweep's
 `tracking.uri`, default sqlite:///mlflow.db). Exit code 0 when the trial finished, 1 when it
-failed (the reason is printed and tagged on the run), 3 when it was pruned; Ctrl-C or SIGTERM
+failed (the reason is printed and tagged on the run), 2 when it failed on a mistake in the
+input (bad data: the run is FAILED with that reason too), 3 when it was pruned; Ctrl-C or SIGTERM
 mark the run KILLED `interrupted` and exit 130 / 143. The trial resumes from its checkpoint
 when started again after an interruption. This is also how the sweep supervisor runs a trial
 (`--attempt`, `--tag`).
@@ -107,6 +108,8 @@ def command(args: argparse.Namespace) -> int:
               f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}")  # fmt: skip
         return 0
     print(f"{result.status}: {result.reason} (run {result.run_id})", file=sys.stderr)
+    if result.user_error:
+        return UserError.exit_code
     return EXIT_PRUNED if result.reason == "pruned" else EXIT_FAILED
 
 
