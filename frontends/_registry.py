@@ -11,12 +11,14 @@ the module class. Register a new one with the decorator; `create_*` builds it fr
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
+from ._names import BUILTIN_COMPRESSIONS, BUILTIN_SCALES
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from .config import FrontendConfig
@@ -24,13 +26,24 @@ if TYPE_CHECKING:
 _COMPRESSIONS: dict[str, Any] = {}
 _SCALES: dict[str, Any] = {}
 
+# The built-in names are known before their modules (and torch) are imported, so a config names
+# them without torch; the first lookup imports the module, which registers them.
+_BUILTIN = {
+    "compression": ("frontends.compression", BUILTIN_COMPRESSIONS),
+    "scale": ("frontends.scales", BUILTIN_SCALES),
+}
+
 T = TypeVar("T")
 
 
 def _register(table: dict[str, Any], kind: str, name: str) -> Callable[[T], T]:
+    module, builtin = _BUILTIN[kind]
+
     def decorator(cls: T) -> T:
         if name in table:
             raise ValueError(f"{kind} {name!r} is already registered (by {table[name].__name__})")
+        if name in builtin and getattr(cls, "__module__", None) != module:
+            raise ValueError(f"{kind} {name!r} is built in ({module}); register another name")
         table[name] = cls
         return cls
 
@@ -56,14 +69,17 @@ def register_scale(name: str) -> Callable[[T], T]:
 
 
 def list_compressions() -> list[str]:
-    return sorted(_COMPRESSIONS)
+    return sorted(set(_COMPRESSIONS) | set(BUILTIN_COMPRESSIONS))
 
 
 def list_scales() -> list[str]:
-    return sorted(_SCALES)
+    return sorted(set(_SCALES) | set(BUILTIN_SCALES))
 
 
 def _lookup(table: dict[str, Any], kind: str, name: str) -> Any:
+    module, builtin = _BUILTIN[kind]
+    if name not in table and name in builtin:
+        importlib.import_module(module)  # registers the built-in classes
     if name not in table:
         raise ValueError(f"{kind}: unknown {kind} {name!r}; registered: {sorted(table)}")
     return table[name]
@@ -75,14 +91,20 @@ def get_scale(name: str) -> Any:
 
 
 def create_compression(
-    name: str, cfg: FrontendConfig, n_bands: int, dtype: torch.dtype = torch.float32
+    name: str, cfg: FrontendConfig, n_bands: int, dtype: torch.dtype | None = None
 ) -> nn.Module:
     """Build the compression registered as `name` for a spectrogram with `n_bands` bands,
-    its parameters in `dtype` ."""
+    its parameters in `dtype` (default float32)."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     return _lookup(_COMPRESSIONS, "compression", name).from_config(cfg, n_bands, dtype=dtype)
 
 
-def create_scale(name: str, cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> nn.Module:
-    """Build the frequency scale registered as `name`, its matrix in `dtype` ;
+def create_scale(name: str, cfg: FrontendConfig, dtype: torch.dtype | None = None) -> nn.Module:
+    """Build the frequency scale registered as `name`, its matrix in `dtype` (default float32);
     `cfg` must be resolved (n_fft set)."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     return _lookup(_SCALES, "scale", name).from_config(cfg, dtype=dtype)

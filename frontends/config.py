@@ -12,8 +12,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from . import functional
-from ._registry import get_scale, list_compressions
+from . import filterbanks
+from ._names import PCEN_INITS, WINDOW_NAMES
+from ._registry import list_compressions
 
 # Automatic n_fft: try the window length, then powers of two above it, up to this size.
 _MAX_AUTO_N_FFT = 1 << 15
@@ -67,9 +68,9 @@ class PcenConfig:
     learnable: bool = True
 
     def __post_init__(self) -> None:
-        if self.init not in functional.PCEN_INITS:
+        if self.init not in PCEN_INITS:
             raise ValueError(
-                f"pcen.init: unknown init {self.init!r}; use one of {list(functional.PCEN_INITS)} "
+                f"pcen.init: unknown init {self.init!r}; use one of {list(PCEN_INITS)} "
                 "(loop: no edge artifact; librosa: reproduces it)"
             )
         for name in ("smoothing", "gain", "power"):
@@ -157,9 +158,9 @@ class FrontendConfig:
                 f"n_fft: {self.n_fft} is smaller than win_length {self.win_length}; use "
                 f"n_fft >= {self.win_length} (or leave it unset to choose it automatically)"
             )
-        if self.window not in functional.WINDOWS:
+        if self.window not in WINDOW_NAMES:
             raise ValueError(
-                f"window: unknown window {self.window!r}; use one of {sorted(functional.WINDOWS)}"
+                f"window: unknown window {self.window!r}; use one of {sorted(WINDOW_NAMES)}"
             )
         if not self.power > 0:
             raise ValueError(f"power: {self.power} must be > 0 (2 = power, 1 = magnitude)")
@@ -232,7 +233,7 @@ def _auto_n_fft_candidates(win_length: int) -> list[int]:
 
 
 def _count_empty(cfg: FrontendConfig, n_fft: int) -> int:
-    return get_scale(cfg.scale).count_empty(cfg, n_fft)
+    return filterbanks.count_empty(cfg, n_fft)
 
 
 @functools.lru_cache(maxsize=256)

@@ -16,16 +16,15 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import filterbanks
+from ._names import PCEN_INITS, WINDOW_NAMES
+
 # --------------------------------------------------------------------------------------------
 # STFT
 # --------------------------------------------------------------------------------------------
 
-WINDOWS = {
-    "hann": torch.hann_window,
-    "hamming": torch.hamming_window,
-    "blackman": torch.blackman_window,
-    "bartlett": torch.bartlett_window,
-}
+# torch.hann_window, torch.hamming_window, ...: one per name a config may use (frontends/_names.py).
+WINDOWS = {name: getattr(torch, f"{name}_window") for name in WINDOW_NAMES}
 
 
 def make_window(name: str, win_length: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -72,7 +71,7 @@ def fft_frequencies(
     sample_rate: int, n_fft: int, dtype: torch.dtype = torch.float64
 ) -> torch.Tensor:
     """Centre frequency in Hz of each rFFT bin, `(n_fft // 2 + 1,)` (= `np.fft.rfftfreq`)."""
-    return torch.arange(n_fft // 2 + 1, dtype=dtype) * (sample_rate / n_fft)
+    return torch.from_numpy(filterbanks.fft_frequencies(sample_rate, n_fft)).to(dtype)
 
 
 def n_frames(n_samples: int, n_fft: int, hop_length: int, center: bool) -> int:
@@ -86,53 +85,8 @@ def n_frames(n_samples: int, n_fft: int, hop_length: int, center: bool) -> int:
 # Frequency scales
 # --------------------------------------------------------------------------------------------
 
-# Slaney's Auditory Toolbox mel scale (librosa's default): linear below 1 kHz, log above.
-_SLANEY_F_SP = 200.0 / 3  # Hz per mel in the linear part
-_SLANEY_MIN_LOG_HZ = 1000.0
-_SLANEY_MIN_LOG_MEL = _SLANEY_MIN_LOG_HZ / _SLANEY_F_SP
-_SLANEY_LOGSTEP = math.log(6.4) / 27.0
-
-
-def hz_to_mel(freq_hz: torch.Tensor, mel_scale: str = "slaney") -> torch.Tensor:
-    """Hz -> mel, `mel_scale` "slaney" (librosa's default) or "htk" (2595 log10(1 + f/700))."""
-    if mel_scale == "htk":
-        return 2595.0 * torch.log10(1.0 + freq_hz / 700.0)
-    linear = freq_hz / _SLANEY_F_SP
-    log_part = (
-        _SLANEY_MIN_LOG_MEL
-        + torch.log(freq_hz.clamp_min(1e-10) / _SLANEY_MIN_LOG_HZ) / _SLANEY_LOGSTEP
-    )
-    return torch.where(freq_hz >= _SLANEY_MIN_LOG_HZ, log_part, linear)
-
-
-def mel_to_hz(mels: torch.Tensor, mel_scale: str = "slaney") -> torch.Tensor:
-    """mel -> Hz, the inverse of `hz_to_mel`."""
-    if mel_scale == "htk":
-        return 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
-    linear = _SLANEY_F_SP * mels
-    log_part = _SLANEY_MIN_LOG_HZ * torch.exp(_SLANEY_LOGSTEP * (mels - _SLANEY_MIN_LOG_MEL))
-    return torch.where(mels >= _SLANEY_MIN_LOG_MEL, log_part, linear)
-
-
-def triangular_filterbank(
-    fft_freqs_hz: torch.Tensor, edges_hz: torch.Tensor, norm: str | None = "slaney"
-) -> torch.Tensor:
-    """Triangles over FFT bins: band `m` rises from `edges[m]`, peaks at `edges[m+1]`, falls to
-    `edges[m+2]`. Returns `(n_bands, n_freqs)` with `n_bands = len(edges) - 2`.
-
-    `norm="slaney"` scales each triangle to unit area (2 / bandwidth_hz), as librosa does, so a
-    band reports energy density rather than energy summed over a growing number of bins.
-    """
-    widths_hz = edges_hz.diff()  # (n_bands + 1,)
-    ramps = edges_hz[:, None] - fft_freqs_hz[None, :]  # (n_bands + 2, n_freqs)
-    lower = -ramps[:-2] / widths_hz[:-1, None]
-    upper = ramps[2:] / widths_hz[1:, None]
-    weights = torch.clamp(torch.minimum(lower, upper), min=0.0)  # (n_bands, n_freqs)
-    if norm == "slaney":
-        weights = weights * (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
-    elif norm is not None:
-        raise ValueError(f"mel_norm: unknown norm {norm!r}; use 'slaney' or None")
-    return weights
+# The matrices are computed once per frontend, in float64 numpy (frontends/filterbanks.py, which
+# the config also uses to count empty bands without torch), and rounded once to `dtype`.
 
 
 def mel_filterbank(
@@ -146,12 +100,10 @@ def mel_filterbank(
     dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
     """Mel filterbank `(n_mels, n_fft // 2 + 1)`, equal to `librosa.filters.mel` (float64)."""
-    f_max_hz = sample_rate / 2.0 if f_max_hz is None else f_max_hz
-    mel_range = hz_to_mel(torch.tensor([f_min_hz, f_max_hz], dtype=torch.float64), mel_scale)
-    mels = torch.linspace(float(mel_range[0]), float(mel_range[1]), n_mels + 2, dtype=torch.float64)
-    edges_hz = mel_to_hz(mels, mel_scale)
-    fft_freqs = fft_frequencies(sample_rate, n_fft)
-    return triangular_filterbank(fft_freqs, edges_hz, norm).to(dtype)
+    weights = filterbanks.mel_filterbank(
+        sample_rate, n_fft, n_mels, f_min_hz, f_max_hz, mel_scale, norm
+    )
+    return torch.from_numpy(weights).to(dtype)
 
 
 def log_filterbank(
@@ -163,41 +115,9 @@ def log_filterbank(
     norm: str | None = "slaney",
     dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
-    """Log-spaced triangular bands `(n_bands, n_fft // 2 + 1)`: edges in geometric progression
-    from `f_min_hz` (> 0) to `f_max_hz`, so every band spans the same musical interval (constant Q,
-    bandwidth proportional to centre frequency) as a constant-Q transform's bins do."""
-    if f_min_hz <= 0:
-        raise ValueError(
-            f"f_min: the log scale needs f_min > 0 Hz (got {f_min_hz}); set e.g. f_min: 100"
-        )
-    f_max_hz = sample_rate / 2.0 if f_max_hz is None else f_max_hz
-    edges_hz = torch.logspace(
-        math.log10(f_min_hz), math.log10(f_max_hz), n_bands + 2, dtype=torch.float64
-    )
-    fft_freqs = fft_frequencies(sample_rate, n_fft)
-    return triangular_filterbank(fft_freqs, edges_hz, norm).to(dtype)
-
-
-# Slaney's MakeERBFilters constants (Glasberg & Moore ERB), as used by Ellis's gammatonegram.
-_EAR_Q = 9.26449
-_MIN_BW_HZ = 24.7
-
-
-def erb_bandwidth_hz(freq_hz: torch.Tensor) -> torch.Tensor:
-    """Equivalent rectangular bandwidth (Hz) of the auditory filter centred at `freq_hz`."""
-    return freq_hz / _EAR_Q + _MIN_BW_HZ
-
-
-def erb_center_frequencies(
-    n_bands: int, f_min_hz: float, f_max_hz: float, dtype: torch.dtype = torch.float64
-) -> torch.Tensor:
-    """`n_bands` centre frequencies, ascending, uniformly spaced on the ERB-rate scale from
-    `f_min_hz` (the lowest centre) to just below `f_max_hz` (as Ellis's `fft2gammatonemx`)."""
-    eq_bw = _EAR_Q * _MIN_BW_HZ
-    steps = torch.arange(1, n_bands + 1, dtype=torch.float64)
-    ratio = math.log(f_min_hz + eq_bw) - math.log(f_max_hz + eq_bw)
-    cfreqs = (f_max_hz + eq_bw) * torch.exp(steps * ratio / n_bands) - eq_bw  # descending
-    return cfreqs.flip(0).to(dtype)
+    """Log-spaced triangular bands `(n_bands, n_fft // 2 + 1)` (constant Q; `filterbanks.log_filterbank`)."""
+    weights = filterbanks.log_filterbank(sample_rate, n_fft, n_bands, f_min_hz, f_max_hz, norm)
+    return torch.from_numpy(weights).to(dtype)
 
 
 def erb_filterbank(
@@ -210,48 +130,11 @@ def erb_filterbank(
     dtype: torch.dtype = torch.float64,
 ) -> torch.Tensor:
     """Gammatone-like weighting of FFT bins `(n_bands, n_fft // 2 + 1)`, after Ellis's
-    `fft2gammatonemx` (Gammatone-like spectrograms, 2009): each row is the magnitude response of a
-    4th-order gammatone filter (Slaney's pole/zero design, ERB bandwidths) sampled at the rFFT bin
-    frequencies, scaled to gain 1 at its centre frequency.
-
-    Ellis applies these magnitude responses to a magnitude spectrogram. Here they are raised to
-    `power` so the matrix suits `|X|**power`: with `power=2` each band is the filter's output
-    energy; with `power=1` it is Ellis's matrix exactly.
-    """
-    f_max_hz = sample_rate / 2.0 if f_max_hz is None else f_max_hz
-    cf = erb_center_frequencies(n_bands, f_min_hz, f_max_hz)[:, None]  # (n_bands, 1)
-    T = 1.0 / sample_rate
-    B = 1.019 * 2 * math.pi * erb_bandwidth_hz(cf)  # pole bandwidth, rad/s
-    wT = 2 * math.pi * cf * T  # centre frequency, rad/sample
-    decay = torch.exp(-B * T)
-    pole = torch.polar(decay, wT)  # (n_bands, 1) complex
-
-    # Slaney's design: four real zeros decay * (cos wT +- k sin wT), k in {sqrt(3 +- 2^1.5)}, and
-    # the response's magnitude at the centre frequency (`gain`), used to scale the peak to 1.
-    z_cf = torch.polar(torch.ones_like(wT), wT)  # e^{i wT}, (n_bands, 1)
-    ks = (
-        math.sqrt(3 + 2**1.5),
-        -math.sqrt(3 + 2**1.5),
-        math.sqrt(3 - 2**1.5),
-        -math.sqrt(3 - 2**1.5),
+    `fft2gammatonemx`, raised to `power` (`filterbanks.erb_filterbank`)."""
+    weights = filterbanks.erb_filterbank(
+        sample_rate, n_fft, n_bands, f_min_hz, f_max_hz, power=power
     )
-    zeros = [decay * (torch.cos(wT) + k * torch.sin(wT)) for k in ks]
-    gain_numerator = torch.ones_like(z_cf)
-    for k in ks:
-        gain_numerator = gain_numerator * (
-            -2 * z_cf**2 * T + 2 * decay * z_cf * T * (torch.cos(wT) - k * torch.sin(wT))
-        )
-    gain_denominator = (-2 * decay**2 - 2 * z_cf**2 + 2 * (1 + z_cf**2) * decay) ** 4
-    gain = (gain_numerator / gain_denominator).abs()
-
-    bins = torch.arange(n_fft // 2 + 1, dtype=torch.float64)[None, :]
-    ucirc = torch.polar(torch.ones_like(bins), 2 * math.pi * bins / n_fft)  # (1, n_freqs)
-    numerator = torch.ones_like(bins)
-    for zero in zeros:
-        numerator = numerator * (ucirc - zero).abs()  # (n_bands, n_freqs)
-    poles = ((pole - ucirc) * (pole.conj() - ucirc)).abs() ** -4
-    weights = (T**4 / gain) * numerator * poles  # (n_bands, n_freqs), magnitude responses
-    return weights.pow(power).to(dtype)
+    return torch.from_numpy(weights).to(dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,9 +157,6 @@ def exp_compress(spec: torch.Tensor, a: torch.Tensor, floor: float = 1e-12) -> t
     (-120 dB below a [0, 1]-normalised peak) changes nothing visible.
     """
     return spec.clamp_min(floor).pow(torch.sigmoid(-a))  # 1 / (1 + e^a) = sigmoid(-a)
-
-
-PCEN_INITS = ("loop", "first_frame", "librosa")
 
 
 def pcen_smoother(

@@ -8,13 +8,12 @@ an n_fft that leaves empty bands, or picks one that leaves none.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from . import functional
+from . import filterbanks, functional
 from ._registry import register_scale
 
 if TYPE_CHECKING:
@@ -40,10 +39,7 @@ class LinearScale(nn.Module):
     def bin_range(
         sample_rate: int, n_fft: int, f_min_hz: float, f_max_hz: float | None
     ) -> tuple[int, int]:
-        freqs = functional.fft_frequencies(sample_rate, n_fft)
-        f_max_hz = sample_rate / 2.0 if f_max_hz is None else f_max_hz
-        inside = ((freqs >= f_min_hz) & (freqs <= f_max_hz)).nonzero().flatten()
-        return int(inside[0]), int(inside[-1]) + 1
+        return filterbanks.linear_bin_range(sample_rate, n_fft, f_min_hz, f_max_hz)
 
     @classmethod
     def from_config(cls, cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> LinearScale:
@@ -51,8 +47,7 @@ class LinearScale(nn.Module):
 
     @staticmethod
     def count_empty(cfg: FrontendConfig, n_fft: int) -> int:
-        first, stop = LinearScale.bin_range(cfg.sample_rate, n_fft, cfg.f_min, cfg.f_max)
-        return 0 if stop > first else 1
+        return filterbanks.count_empty(cfg, n_fft)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         """`(batch, n_freqs, time)` -> `(batch, n_bands, time)`."""
@@ -67,11 +62,9 @@ class LinearScale(nn.Module):
 class FilterBank(nn.Module):
     """`weights @ spec` with a fixed `(n_bands, n_freqs)` matrix; subclasses say how to build it.
 
-    `empty_below`: a band counts as empty when its largest weight on an FFT bin is not above this
-    fraction of its nominal peak (0 for triangles: librosa's "empty filter" test).
+    Empty bands are counted by `filterbanks.count_empty` (triangles: no bin with a positive
+    weight, librosa's "empty filter" test; ERB: no bin in the half-power passband).
     """
-
-    empty_below = 0.0
 
     def __init__(self, weights: torch.Tensor):
         super().__init__()
@@ -89,8 +82,8 @@ class FilterBank(nn.Module):
 
     @classmethod
     def count_empty(cls, cfg: FrontendConfig, n_fft: int) -> int:
-        weights = cls.make_weights(cfg, n_fft)
-        return int((weights.amax(dim=1) <= cls.empty_below).sum())
+        # The config validates with the same numpy count, without torch.
+        return filterbanks.count_empty(cfg, n_fft)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         """`(batch, n_freqs, time)` -> `(batch, n_bands, time)`."""
@@ -130,18 +123,8 @@ class ErbScale(FilterBank):
     half-power passband (the response, scaled to 1 at the centre, never reaches 1/sqrt(2) on a bin).
     """
 
-    empty_below = 1.0 / math.sqrt(2.0)
-
     @staticmethod
     def make_weights(cfg: FrontendConfig, n_fft: int) -> torch.Tensor:
         return functional.erb_filterbank(
             cfg.sample_rate, n_fft, cfg.n_mels, cfg.f_min, _f_max(cfg), power=cfg.power
         )
-
-    @classmethod
-    def count_empty(cls, cfg: FrontendConfig, n_fft: int) -> int:
-        # Judge the magnitude response, whatever power the spectrogram uses.
-        magnitude = functional.erb_filterbank(
-            cfg.sample_rate, n_fft, cfg.n_mels, cfg.f_min, _f_max(cfg)
-        )
-        return int((magnitude.amax(dim=1) <= cls.empty_below).sum())

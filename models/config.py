@@ -68,12 +68,12 @@ class ModelConfig:
 
 
 def _check_name(name: str) -> None:
-    # timm imports torch (about a second), so only when a config is actually built.
+    # Against timm's name list, cached per timm version: importing timm (and torch) takes seconds.
     import difflib
 
-    import timm
+    from models import _timm_names
 
-    if not timm.is_model(name):
-        close = difflib.get_close_matches(name, timm.list_models(), n=1, cutoff=0.6)
+    if not _timm_names.is_model(name):
+        close = difflib.get_close_matches(name, sorted(_timm_names.model_names()), n=1, cutoff=0.6)
         hint = f"; did you mean '{close[0]}'?" if close else " (see timm.list_models())"
         raise ValueError(f"name: {name!r} is not a timm model{hint}")

@@ -29,11 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from frontends import FrontendConfig
 from models.config import ModelConfig
-from runner import _schema
+from runner import _schema, limits, safe_yaml
 from runner.data import DataConfig
 from runner.errors import ConfigError
 from runner.train_config import EvalConfig, TrainConfig
@@ -156,6 +154,8 @@ class SweepConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     source: str = "<sweep>"
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # --allow-large: a grid over runner.limits.MAX_TRIALS trials is meant (not a file key)
+    allow_large: bool = field(default=False, compare=False)
 
     def __post_init__(self):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
@@ -164,6 +164,7 @@ class SweepConfig:
                 "or '.', starting with a letter or digit"
             )
         seeds = self.seeds
+        limits.check_seed_count(seeds if isinstance(seeds, int) else len(seeds))
         if isinstance(seeds, int):
             if seeds < 1:
                 raise ValueError(f"seeds: {seeds} must be a count >= 1 or a list of seeds")
@@ -181,40 +182,28 @@ class SweepConfig:
 
 # Keys of SweepConfig a file may set (source and raw are filled in by the loader).
 _FILE_KEYS = tuple(
-    f.name for f in dataclasses.fields(SweepConfig) if f.name not in ("source", "raw")
+    f.name
+    for f in dataclasses.fields(SweepConfig)
+    if f.name not in ("source", "raw", "allow_large")
 )
 
 
 def parse_yaml(path: Path) -> Any:
-    """Read a YAML file; a syntax error becomes a ConfigError with line and column."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"{path}: no such sweep file; check the path (sweeps live in sweeps/)"
-        ) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: cannot read the sweep file ({err})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
-        problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(
-            f"{path}: {where}: the YAML does not parse ({problem}); fix the syntax there "
-            "(check indentation, colons and brackets)"
-        ) from None
+    """Read a YAML file within the limits of runner.safe_yaml; every problem is a ConfigError."""
+    return safe_yaml.load_yaml(path)
 
 
-def load_sweep(path: str | Path) -> SweepConfig:
-    """Parse and validate a sweep file. Grid axes are checked here too (runner.grid.check_grid)."""
+def load_sweep(path: str | Path, *, allow_large: bool = False) -> SweepConfig:
+    """Parse and validate a sweep file. Grid axes are checked here too (runner.grid.check_grid).
+
+    allow_large: accept a grid of more than runner.limits.MAX_TRIALS trials (`--allow-large`).
+    """
     path = Path(path)
     raw = parse_yaml(path)
-    return sweep_from_dict(raw, source=str(path))
+    return sweep_from_dict(raw, source=str(path), allow_large=allow_large)
 
 
-def sweep_from_dict(raw: Any, source: str = "<sweep>") -> SweepConfig:
+def sweep_from_dict(raw: Any, source: str = "<sweep>", *, allow_large: bool = False) -> SweepConfig:
     """Validate an already-parsed sweep mapping; errors are prefixed with `source`."""
     from runner import grid  # grid imports this module
 
@@ -231,7 +220,7 @@ def sweep_from_dict(raw: Any, source: str = "<sweep>") -> SweepConfig:
                     f" (sections: {', '.join(_FILE_KEYS)})"
                 )
         sweep = _schema.build(SweepConfig, dict(raw), "")
-        sweep = dataclasses.replace(sweep, source=source, raw=dict(raw))
+        sweep = dataclasses.replace(sweep, source=source, raw=dict(raw), allow_large=allow_large)
         grid.check_grid(sweep)
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None

@@ -20,12 +20,13 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from frontends import FrontendConfig
 from models.config import ModelConfig
-from runner import _schema
+from runner import _schema, limits
 from runner.data import DataConfig
 from runner.errors import ConfigError
 from runner.train_config import EvalConfig, TrainConfig
@@ -66,7 +67,9 @@ class TrialConfig:
             for name, klass in SECTION_CLASSES.items()
         }
         built["frontend"] = built["frontend"].resolved()
-        return cls(**built)
+        config = cls(**built)
+        limits.check_trial_sizes(config)  # an image that cannot fit in memory, computed here
+        return config
 
     @property
     def cfg_key(self) -> str:
@@ -192,6 +195,14 @@ def points(sweep: SweepConfig) -> list[dict[str, Any]]:
             )
         factors.append((keys, list(zip(*lists))))
 
+    n_seeds = len(sweep.seeds)
+    sizes = [len(rows) for _, rows in factors]
+    n_points = math.prod(sizes)
+    limits.check_trial_count(
+        n_points * n_seeds,
+        sweep.allow_large,
+        f"{' x '.join(map(str, sizes)) or 1} grid points x {n_seeds} seed{'s' if n_seeds != 1 else ''}",
+    )
     result: list[dict[str, Any]] = [{}]
     for keys, rows in factors:
         result = [{**p, **dict(zip(keys, row))} for p in result for row in rows]
@@ -199,7 +210,7 @@ def points(sweep: SweepConfig) -> list[dict[str, Any]]:
     for key, spec in grid.linked.items():
         where = f"grid.linked.{key}"
         claim(key, where)
-        result = _fan_out_linked(result, key, spec, where, seen)
+        result = _fan_out_linked(result, key, spec, where, seen, sweep)
 
     for r, rule in enumerate(grid.exclude):
         where = f"grid.exclude[{r}]"
@@ -223,7 +234,7 @@ def points(sweep: SweepConfig) -> list[dict[str, Any]]:
 
 
 def _fan_out_linked(
-    result: list[dict], key: str, spec: Any, where: str, seen: set[str]
+    result: list[dict], key: str, spec: Any, where: str, seen: set[str], sweep: SweepConfig
 ) -> list[dict]:
     linked = _schema.build(LinkedAxisSpec, spec, where)
     if linked.by not in seen:
@@ -237,6 +248,17 @@ def _fan_out_linked(
         )
     used: set[str] = set()
     out = []
+    fanned = 0  # counted before any point is built
+    for p in result:
+        k = next((k for k in linked.values if _same(k, p[linked.by])), None)
+        values = linked.values.get(k) if k is not None else None
+        fanned += len(values) if isinstance(values, (list, tuple)) else 1
+    n_seeds = len(sweep.seeds)
+    limits.check_trial_count(
+        fanned * n_seeds,
+        sweep.allow_large,
+        f"{fanned} grid points (with {key} fanned out) x {n_seeds} seed{'s' if n_seeds != 1 else ''}",
+    )
     for p in result:
         matches = [k for k in linked.values if _same(k, p[linked.by])]
         if not matches:

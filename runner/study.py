@@ -12,7 +12,8 @@ user attrs `cfg_key`, `seed`, `attempt`), a failed attempt is followed by a new 
 
     complete  one attempt COMPLETE          pruned   one attempt PRUNED (never a failure)
     running   one attempt RUNNING           queued   one attempt WAITING
-    failed    more than max_retries failed attempts, nothing queued: failed for good
+    failed    more than max_retries failed attempts, nothing queued: failed for good; or one
+              attempt failed on a user error (bad data, a bad config): a retry cannot help
 
 Why a lock around every change of the queue (a file lock beside the journal, or a PostgreSQL
 advisory lock): "is this point already in the study? if not, enqueue it" is a read followed by a
@@ -64,6 +65,7 @@ ATTR_LEASE = "lease"  # {"host", "pid", "t"} while RUNNING
 ATTR_REASON = "reason"  # why an attempt is not COMPLETE: killed, interrupted, error: ...
 ATTR_RUN_ID = "mlflow_run_id"
 ATTR_TRAIN_TIME = "train_time_s"
+ATTR_USER_ERROR = "user_error"  # True on a FAIL caused by the user's input: never retried
 ATTR_IGNORED = "ignored"  # a sampled trial that is not a new point (duplicate / outside the grid)
 
 # Reasons that are not the trial's fault: the attempt goes back to the queue without using a retry.
@@ -405,6 +407,16 @@ class Point:
         )
 
     @property
+    def user_error(self) -> bool:
+        """The last attempt failed on a mistake in the user's input: a retry cannot fix it."""
+        last = self.attempts[-1] if self.attempts else None
+        return bool(
+            last is not None
+            and last.state == TrialState.FAIL
+            and last.user_attrs.get(ATTR_USER_ERROR)
+        )
+
+    @property
     def next_attempt(self) -> int:
         return max((int(t.user_attrs.get(ATTR_ATTEMPT, 0)) for t in self.attempts), default=0) + 1
 
@@ -528,7 +540,7 @@ class SweepQueue:
 
     def _state(self, point: Point) -> str:
         state = point.state
-        if state == "retry" and point.failures > self.search.max_retries:
+        if state == "retry" and (point.failures > self.search.max_retries or point.user_error):
             return "failed"
         return state
 

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from runner import worker
 from runner.errors import UserError
 from runner.progress import Progress, SlotView
-from runner.study import ATTR_RUN_ID, ATTR_TRAIN_TIME, Job, SweepQueue
+from runner.study import ATTR_RUN_ID, ATTR_TRAIN_TIME, ATTR_USER_ERROR, Job, SweepQueue
 
 if TYPE_CHECKING:
     from runner.config import ResourcesConfig, SweepConfig
@@ -549,6 +549,9 @@ class Supervisor:
             how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             reason = f"killed: {how}"
             self._close_runs(job, "FAILED", "killed")
+        user_error = code == worker.EXIT_FAILED and bool(result.get("user_error"))
+        if user_error:
+            attrs[ATTR_USER_ERROR] = True
         self.queue.fail(job, reason, attrs)
         failures = job.attempt  # upper bound; the queue knows the exact count
         key = (job.spec.cfg_key, job.spec.seed)
@@ -556,7 +559,11 @@ class Supervisor:
         failures = point.failures if point is not None else failures
         left = self.sweep.search.max_retries - failures + 1
         what = (
-            f"retry {failures}/{self.sweep.search.max_retries}" if left > 0 else "failed for good"
+            "failed for good (a mistake in the input: retrying cannot fix it)"
+            if user_error
+            else f"retry {failures}/{self.sweep.search.max_retries}"
+            if left > 0
+            else "failed for good"
         )
         self._event(
             "failed",

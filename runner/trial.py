@@ -21,6 +21,7 @@ A trial is one grid point and one seed (`runner.grid.TrialSpec`). It
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -77,6 +78,9 @@ class TrialResult:
     epochs_done: int
     resumed_from_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)  # per epoch: {"epoch", "metrics"}
+    # FAILED by a mistake in the user's input (bad data, a config that only fails at run time):
+    # running it again cannot help, so a sweep does not retry it.
+    user_error: bool = False
 
     @property
     def finished(self) -> bool:
@@ -126,7 +130,9 @@ def run_trial(
             ckpt.remove_checkpoint(trial.checkpoint_dir)
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise
-        return trial.result(status, reason, {})
+        return dataclasses.replace(
+            trial.result(status, reason, {}), user_error=isinstance(err, UserError)
+        )
     tracker.end("FINISHED")
     ckpt.remove_checkpoint(trial.checkpoint_dir)
     return trial.result("FINISHED", None, metrics)

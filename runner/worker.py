@@ -16,7 +16,8 @@ The supervisor writes JOB.json (see `run` below) and reads back:
 - the exit code: EXIT_FINISHED, EXIT_FAILED, EXIT_PRUNED, EXIT_INTERRUPTED; anything else (a
   signal, a crash before the result was written) means the child died and its MLflow run is
   closed by the supervisor;
-- `result_path`: {"status", "reason", "metrics", "run_id", "epochs_done", "timing"} as JSON;
+- `result_path`: {"status", "reason", "user_error", "metrics", "run_id", "epochs_done", "timing"}
+  as JSON (`user_error`: the trial failed on a mistake in the user's input; it is not retried);
 - `status_path`: rewritten at start-up and after every epoch ({"phase", "epoch", "epochs",
   "metrics", "t", "pid"}), which the progress display reads.
 
@@ -205,6 +206,7 @@ def run(job: dict[str, Any]) -> int:
     callback = make_epoch_callback(job)
     t_ready = time.time()
     result = None
+    user_error = False
     try:
         result = run_trial(
             spec,
@@ -216,17 +218,21 @@ def run(job: dict[str, Any]) -> int:
             device=job.get("device"),
             threads=job.get("threads"),
         )
-        status, reason = result.status, result.reason
+        status, reason, user_error = result.status, result.reason, result.user_error
     except (KeyboardInterrupt, SystemExit):
         status, reason = "KILLED", "interrupted"  # run_trial marked the run before re-raising
     except Exception as err:  # before run_trial could open a run (e.g. no such device)
+        from runner.errors import UserError
+
         status, reason = "FAILED", f"error: {type(err).__name__}: {err}"
+        user_error = isinstance(err, UserError)
     t_end = time.time()
     write_json(
         job["result_path"],
         {
             "status": status,
             "reason": reason,
+            "user_error": user_error,  # not retried by the supervisor
             "metrics": dict(result.metrics) if result else {},
             "run_id": result.run_id if result else None,
             "epochs_done": result.epochs_done if result else None,

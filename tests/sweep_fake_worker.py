@@ -11,6 +11,8 @@ variable SPECSWEEP_FAKE_PLAN says, keyed by run name (`<trial name>-s<seed>`) or
     {"sleep": 0.3}            take that long, then finish with MAP = "map" (default 0.5)
     {"fail_attempts": 9}      fail (exit EXIT_FAILED, reason "error: planned") while attempt <= 9
     {"crash_attempts": 1}     SIGKILL itself while attempt <= 1 (a child killed mid-trial)
+    {"user_error_attempts": 9}  fail on a user error (reason "error: UserError: planned") while
+                              attempt <= 9: the supervisor must not retry it
 
 Each start appends "<run name> <attempt> <pid> <CUDA_VISIBLE_DEVICES> <OMP_NUM_THREADS>" to
 SPECSWEEP_FAKE_LOG, so a test counts executions; each warm spare appends its pid to
@@ -49,7 +51,7 @@ def main(job_path: str) -> int:
     t_start = time.time()
     worker.write_json(job["status_path"], {"phase": "starting", "epoch": 0, "t": t_start})
 
-    def result(status: str, reason: str | None, metrics: dict) -> None:
+    def result(status: str, reason: str | None, metrics: dict, user_error: bool = False) -> None:
         timing = {
             "t_spawn": job["t_spawn"],
             "t_start": t_start,
@@ -61,6 +63,7 @@ def main(job_path: str) -> int:
             {
                 "status": status,
                 "reason": reason,
+                "user_error": user_error,
                 "metrics": metrics,
                 "run_id": None,
                 "timing": timing,
@@ -71,6 +74,9 @@ def main(job_path: str) -> int:
         if attempt <= plan.get("crash_attempts", 0):
             time.sleep(0.2)
             os.kill(os.getpid(), signal.SIGKILL)
+        if attempt <= plan.get("user_error_attempts", 0):
+            result("FAILED", "error: UserError: planned", {}, user_error=True)
+            return worker.EXIT_FAILED
         if attempt <= plan.get("fail_attempts", 0):
             result("FAILED", "error: planned", {})
             return worker.EXIT_FAILED
@@ -106,8 +112,14 @@ def supervise(sweep_path: str) -> int:
     from runner.commands.sweep import run_sweep
     from runner.config import load_sweep
 
+    # The data check loads the sweep's real datasets; the fake children never read them, so
+    # only the tests of the check itself turn it on.
     return run_sweep(
-        load_sweep(sweep_path), sweep_path, live=False, worker_command=[sys.executable, __file__]
+        load_sweep(sweep_path),
+        sweep_path,
+        live=False,
+        worker_command=[sys.executable, __file__],
+        check_data=os.environ.get("SPECSWEEP_FAKE_CHECK_DATA") == "1",
     )
 
 

@@ -23,6 +23,7 @@ from runner.study import (
     ATTR_ATTEMPT,
     ATTR_LEASE,
     ATTR_REASON,
+    ATTR_USER_ERROR,
     Counts,
     Lease,
     SearchSpace,
@@ -152,6 +153,22 @@ def test_failures_are_retried_up_to_max_retries(tmp_path):
     assert counts.failed == 1 and counts.complete == 5
     point = next(p for p in queue.points() if p.spec.cfg_key == target)
     assert [t.user_attrs[ATTR_REASON] for t in point.attempts] == ["error: boom"] * 3
+
+
+def test_a_user_error_is_final_on_the_first_attempt(tmp_path):
+    queue = open_queue(tmp_path, make_sweep(search={"max_retries": 2}))
+    target = None
+    attempts = []
+    while (job := queue.take()) is not None:
+        target = target or job.spec.cfg_key
+        if job.spec.cfg_key == target:
+            attempts.append(job.attempt)
+            queue.fail(job, "error: UserError: bad.csv line 3: ...", {ATTR_USER_ERROR: True})
+        else:
+            queue.complete(job, [0.7])
+    assert attempts == [1]  # max_retries 2, but a retry cannot fix the user's input
+    counts = queue.counts()
+    assert counts.failed == 1 and counts.complete == 5 and not queue.has_work()
 
 
 def test_interrupted_attempts_do_not_use_a_retry(tmp_path):

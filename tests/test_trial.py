@@ -242,7 +242,7 @@ def test_exceptions_end_the_run_with_a_reason(tmp_path, data_dir, raise_, status
         spec, tracking_uri=uri(tmp_path), epoch_callback=callback, device="cpu", threads=1
     )
     assert (result.status, result.reason, result.epochs_done) == (status, reason, 1)
-    assert result.metrics == {}
+    assert result.metrics == {} and not result.user_error  # crashes and OOM may be retried
     run = run_of(tmp_path, result.run_id)
     assert run.info.status == status and run.data.tags["reason"] == reason
     assert not any(k.startswith(("map_", "train_time_s")) for k in run.data.metrics)
@@ -270,6 +270,7 @@ def test_a_broken_dataset_still_leaves_a_failed_run(tmp_path, data_dir):
     result = run_trial(spec, tracking_uri=uri(tmp_path), device="cpu", threads=1)
     assert result.status == "FAILED" and result.reason.startswith("error: ")
     assert "nope" in result.reason
+    assert result.user_error  # the data's fault: a sweep does not retry it
     assert run_of(tmp_path, result.run_id).data.tags["reason"] == result.reason
 
 
@@ -370,6 +371,10 @@ def test_trial_command_user_errors(tmp_path, data_dir, capsys):
     if not torch.cuda.is_available():
         assert main(["trial", sweep, "--index", "0", "--device", "cuda"]) == 2
         assert "no CUDA device is visible here" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"  # the data fails inside the trial: exit 2 too, with the row
+    bad.write_text((tmp_path / "tiny.yaml").read_text().replace("sets: [test", "sets: [nope"))
+    assert main(["trial", str(bad), "--index", "0", "--device", "cpu", "--threads", "1"]) == 2
+    assert "split 'nope'" in capsys.readouterr().err
 
 
 @pytest.mark.slow

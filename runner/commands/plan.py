@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import yaml
 
@@ -24,6 +25,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Validate a sweep file and list its configurations (name, swept values, cfg_key).",
     )
     parser.add_argument("sweep", help="the sweep file, e.g. sweeps/merlin_part1.yaml")
+    parser.add_argument(
+        "--check-data",
+        action="store_true",
+        help="also load every dataset the trials need (builds the audio cache), as a sweep does first",
+    )
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="accept a grid of more than 100,000 trials (refused by default as a likely typo)",
+    )
     out = parser.add_mutually_exclusive_group()
     out.add_argument(
         "--json", action="store_true", help="print the trials as JSON, one object each"
@@ -35,8 +46,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    sweep = load_sweep(args.sweep)
+    sweep = load_sweep(args.sweep, allow_large=args.allow_large)
     specs = expand(sweep)
+    if args.check_data:
+        from runner.datacheck import check_data
+
+        for line in check_data(specs):
+            print(line, file=sys.stderr if args.json or args.show else sys.stdout)
     if args.show:
         spec = find(specs, name=args.show)
         print(yaml.safe_dump(spec.config.to_dict(), sort_keys=False), end="")

@@ -16,17 +16,20 @@ import argparse
 import dataclasses
 import math
 import sys
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from runner.config import SweepConfig, load_sweep
-from runner.grid import expand
-from runner.progress import Progress, format_duration
 from runner.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
 from runner.secrets import mask_url
-from runner.study import ATTR_REASON, ATTR_TRAIN_TIME, SweepQueue, open_store
-from runner.supervisor import Outcome, Supervisor, plan_slots
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from runner.study import SweepQueue
+    from runner.supervisor import Outcome
+
+# The queue, the supervisor and rich are imported when a sweep runs, not when the CLI starts
+# (`specsweep plan` builds the same parser and should answer at once).
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -68,6 +71,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-live", action="store_true", help="plain line-per-event output even on a terminal"
+    )
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="accept a grid of more than 100,000 trials (refused by default as a likely typo)",
     )
     return parser
 
@@ -120,7 +128,7 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
 
 
 def command(args: argparse.Namespace) -> int:
-    sweep = apply_overrides(load_sweep(args.sweep), args)
+    sweep = apply_overrides(load_sweep(args.sweep, allow_large=args.allow_large), args)
     return run_sweep(sweep, args.sweep, live=False if args.no_live else None)
 
 
@@ -130,16 +138,31 @@ def run_sweep(
     *,
     live: bool | None = None,
     worker_command: list[str] | None = None,
+    check_data: bool = True,
 ) -> int:
-    """Supervise the sweep on this machine until it is done or stopped; the exit code."""
+    """Supervise the sweep on this machine until it is done or stopped; the exit code.
+
+    check_data: load every dataset the grid needs before enqueueing anything (runner.datacheck);
+    a mistake in the data is then a UserError (exit 2) and no trial starts.
+    """
+    from runner.grid import expand
+    from runner.progress import Progress
+    from runner.study import SweepQueue, open_store
+    from runner.supervisor import Supervisor, plan_slots
+
     specs = expand(sweep)
     # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.
     check_tracking(sweep.tracking.uri)
-    store = open_store(sweep.storage.url, sweep.name)
-    queue = SweepQueue.open(sweep, specs, store)
     slots = plan_slots(sweep.resources)
     progress = Progress.create(sweep.name, live=live)
     console = progress.console
+    if check_data:  # before anything is enqueued: bad data stops here, with no trial started
+        from runner.datacheck import check_data as load_every_dataset
+
+        for line in load_every_dataset(specs):
+            console.print(line, highlight=False)
+    store = open_store(sweep.storage.url, sweep.name)
+    queue = SweepQueue.open(sweep, specs, store)
     counts = queue.counts()
     console.print(
         f"sweep {sweep.name}: {len(specs)} trials ({sweep.search.sampler}"
@@ -166,6 +189,8 @@ def run_sweep(
 
 def result_rows(queue: SweepQueue) -> list[dict]:
     """One row per point: its state, MAP, training time, attempts; best MAP first."""
+    from runner.study import ATTR_REASON, ATTR_TRAIN_TIME
+
     rows = []
     for point in queue.points():
         state = queue._state(point)
@@ -195,6 +220,10 @@ def report(
     sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Console, sweep_path: str
 ) -> int:
     """Print the end-of-sweep table and what to do next; the exit code."""
+    from rich.table import Table
+
+    from runner.progress import format_duration
+
     rows = result_rows(queue)
     table = Table(
         title=f"{sweep.name}: trials by MAP on '{sweep.eval.sets[0]}'", title_justify="left"
@@ -240,7 +269,8 @@ def report(
         return EXIT_INTERRUPTED
     if counts.failed:
         print(
-            f"specsweep: {counts.failed} trial(s) failed after {sweep.search.max_retries} retries; "
+            f"specsweep: {counts.failed} trial(s) failed for good (a crash is retried up to "
+            f"{sweep.search.max_retries} times, a mistake in the input not at all); "
             "see the reason column and the logs under .specsweep/runs/",
             file=sys.stderr,
         )

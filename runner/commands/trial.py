@@ -5,7 +5,8 @@ specsweep trial sweeps/demo.yaml --name w512-h128-mel-64x256 --seed 1 --device c
 
 Prints one line per epoch and the final metrics, and leaves the run in MLflow (the sweep's
 `tracking.uri`, default sqlite:///mlflow.db). Exit code 0 when the trial finished, 1 when it
-failed (the reason is printed and tagged on the run), 3 when it was pruned; Ctrl-C or SIGTERM
+failed (the reason is printed and tagged on the run), 2 when it failed on a mistake in the
+input (bad data: the run is FAILED with that reason too), 3 when it was pruned; Ctrl-C or SIGTERM
 mark the run KILLED `interrupted` and exit 130 / 143. The trial resumes from its checkpoint
 when started again after an interruption. This is also how the sweep supervisor runs a trial
 (`--attempt`, `--tag`).
@@ -49,6 +50,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="extra run tag (repeatable)"
     )
     parser.add_argument("--result-json", metavar="PATH", help="write the result as JSON here")
+    parser.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="accept a grid of more than 100,000 trials (refused by default as a likely typo)",
+    )
     return parser
 
 
@@ -62,7 +68,7 @@ def command(args: argparse.Namespace) -> int:
     if args.attempt < 1:
         raise UserError(f"--attempt {args.attempt}: must be at least 1")
     tags = dict(_parse_tag(t) for t in args.tag)
-    sweep = load_sweep(args.sweep)
+    sweep = load_sweep(args.sweep, allow_large=args.allow_large)
     spec = find(expand(sweep), name=args.name, index=args.index, seed=args.seed)
     if args.seed is not None and spec.seed != args.seed:  # a seed outside the sweep's list
         spec = dataclasses.replace(spec, seed=args.seed)
@@ -102,6 +108,8 @@ def command(args: argparse.Namespace) -> int:
               f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}")  # fmt: skip
         return 0
     print(f"{result.status}: {result.reason} (run {result.run_id})", file=sys.stderr)
+    if result.user_error:
+        return UserError.exit_code
     return EXIT_PRUNED if result.reason == "pruned" else EXIT_FAILED
 
 

@@ -60,6 +60,19 @@ class Skips:
         self.examples.setdefault(reason, message)
 
 
+def check_utf8(path: Path, what: str) -> None:
+    """A UserError naming the line of the first byte that is not UTF-8 (csv would raise mid-read)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise UserError(
+            f"{path} line {line}: the {what} is not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+            "save it as UTF-8 (spreadsheets: 'CSV UTF-8'; or iconv -f latin1 -t utf-8)"
+        ) from None
+
+
 def split_labels(cell: str | None) -> tuple[str, ...]:
     """`"a; b;;a"` -> `("a", "b")`: stripped, empty pieces dropped, first occurrence kept."""
     out: list[str] = []
@@ -81,6 +94,7 @@ def read_manifest(
             f"{path}: manifest not found; check data.manifest (relative to {os.getcwd()})"
         )
     known = set(classes) if classes is not None else None
+    check_utf8(path, "manifest")
     with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM from spreadsheet tools
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]

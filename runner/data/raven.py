@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.data.config import RavenConfig
-from runner.data.manifest import Segment, Skips
+from runner.data.manifest import Segment, Skips, check_utf8
 from runner.errors import UserError
 
 BEGIN, END = "Begin Time (s)", "End Time (s)"
@@ -85,6 +85,7 @@ def _read_table(
     skips: Skips,
     recordings: dict[str, Recording],
 ) -> None:
+    check_utf8(table, "Raven table")
     with open(table, newline="", encoding="utf-8-sig") as fh:
         reader = csv.DictReader(fh, delimiter="\t")
         header = [h.strip() for h in (reader.fieldnames or [])]
