@@ -64,6 +64,7 @@ ATTR_LEASE = "lease"  # {"host", "pid", "t"} while RUNNING
 ATTR_REASON = "reason"  # why an attempt is not COMPLETE: killed, interrupted, error: ...
 ATTR_RUN_ID = "mlflow_run_id"
 ATTR_TRAIN_TIME = "train_time_s"
+ATTR_NOT_LEARNED = "not_learned"  # a complete trial tagged learned=no: the one-line reason
 ATTR_IGNORED = "ignored"  # a sampled trial that is not a new point (duplicate / outside the grid)
 
 # Reasons that are not the trial's fault: the attempt goes back to the queue without using a retry.

@@ -25,7 +25,7 @@ from runner.grid import expand
 from runner.progress import Progress, format_duration
 from runner.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
 from runner.secrets import mask_url
-from runner.study import ATTR_REASON, ATTR_TRAIN_TIME, SweepQueue, open_store
+from runner.study import ATTR_NOT_LEARNED, ATTR_REASON, ATTR_TRAIN_TIME, SweepQueue, open_store
 from runner.supervisor import Outcome, Supervisor, plan_slots
 
 EXIT_FAILED = 1
@@ -185,6 +185,9 @@ def result_rows(queue: SweepQueue) -> list[dict]:
                 "reason": final.user_attrs.get(ATTR_REASON)
                 if final is not None and state != "complete"
                 else None,
+                "not_learned": final.user_attrs.get(ATTR_NOT_LEARNED)
+                if final is not None and state == "complete"
+                else None,
             }
         )
     rows.sort(key=lambda r: (r["map"] is None, -(r["map"] or 0.0), r["trial"]))
@@ -219,6 +222,15 @@ def report(
             r["reason"] or "",
         )
     console.print(table)
+    not_learned = [r for r in rows if r["not_learned"]]
+    for r in not_learned:
+        console.print(f"learned=no  {r['trial']}: {r['not_learned']}")
+    if not_learned:
+        console.print(
+            f"{len(not_learned)} of {sum(r['state'] == 'complete' for r in rows)} complete "
+            "trial(s) learned little or nothing; try more epochs, `train.optimizer: adamw` or "
+            "pretrained weights (`specsweep report` says whether the comparison means anything)"
+        )
     counts = queue.counts()
     console.print(
         f"{counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed, "
