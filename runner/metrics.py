@@ -161,8 +161,8 @@ class SetMetrics:
             f"micro_ap_{suffix}": self.micro_ap,
             f"auc_{suffix}": self.auc,
             f"cmap5_{suffix}": self.cmap5,
-            f"map_classes_{suffix}": float(self.n_map_classes),
-            f"cmap5_classes_{suffix}": float(self.n_cmap5_classes),
+            f"classes_in_map_{suffix}": float(self.n_map_classes),
+            f"classes_in_cmap5_{suffix}": float(self.n_cmap5_classes),
             f"classes_without_positive_{suffix}": float(len(self.n_positive) - self.n_map_classes),
         }
         if self.file_map is not None:

@@ -2,7 +2,7 @@
 
     loss_fn = make_loss(cfg.train, train_targets)       # bce | focal | asl, optional pos_weight
     init_head_bias(model.backbone, train_targets, cfg.train.head_bias_init)
-    prior = prior_loss(loss_fn, train_targets)          # the loss of predicting base rates only
+    prior = prior_loss(loss_fn, train_targets)          # the best loss of base rates alone
     verdict = learned_verdict(metrics, history, prior, first_set="test")
 
 On small, many-class data a network first learns how common each class is: the training loss
@@ -127,12 +127,34 @@ class _Asymmetric(_WeightedLoss):
 
 
 def prior_loss(loss_fn: LossFn, train_targets: np.ndarray) -> float:
-    """The recipe's loss on the training labels of a model that outputs the prior log-odds for
-    every clip: the plateau a network reaches when it has learned the base rates only."""
+    """The plateau of a network that has learned the base rates only: the recipe's lowest loss on
+    the training labels over models that give every clip the same logits (one per class).
+
+    For BCE that constant is the prior log-odds and the loss is the label-prior entropy; focal
+    and asymmetric losses have their optimum elsewhere, so it is found by L-BFGS from there.
+    """
     targets = torch.as_tensor(np.asarray(train_targets, dtype=np.float32))
-    logits = torch.as_tensor(prior_logits(train_targets), dtype=torch.float32)
+    start = torch.as_tensor(prior_logits(train_targets), dtype=torch.float32)
+
+    def loss_at(bias: torch.Tensor) -> torch.Tensor:
+        return loss_fn(bias.expand_as(targets), targets)
+
     with torch.no_grad():
-        return float(loss_fn(logits.expand_as(targets).contiguous(), targets))
+        best = float(loss_at(start))
+    bias = start.clone().requires_grad_(True)
+    optimizer = torch.optim.LBFGS([bias], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = loss_at(bias)
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    with torch.no_grad():
+        found = float(loss_at(bias))
+    return min(best, found) if math.isfinite(found) else best
 
 
 # --------------------------------------------------------------------------- the output bias

@@ -82,7 +82,7 @@ def test_file_level_map_max_aggregates_windows():
     assert m.n_positive.tolist() == [1, 2]
     assert set(m.as_dict("test")) == {
         "map_test", "micro_ap_test", "file_map_test", "auc_test", "cmap5_test", "top1_test",
-        "map_classes_test", "cmap5_classes_test", "classes_without_positive_test",
+        "classes_in_map_test", "classes_in_cmap5_test", "classes_without_positive_test",
     }  # fmt: skip
     # One window per file: no file-level MAP (it would repeat the window MAP).
     assert evaluate_scores(scores, targets, np.arange(3)).file_map is None
@@ -119,9 +119,9 @@ def test_roc_auc_and_cmap5_equal_sklearn_on_multilabel_data_with_empty_classes(s
     else:
         assert np.isnan(m.cmap5)
     d = m.as_dict("test")
-    assert d["cmap5_classes_test"] == len(frequent)
+    assert d["classes_in_cmap5_test"] == len(frequent)
     assert d["classes_without_positive_test"] == (targets.sum(0) == 0).sum() >= 1
-    assert d["map_classes_test"] == c - d["classes_without_positive_test"]
+    assert d["classes_in_map_test"] == c - d["classes_without_positive_test"]
     assert "top1_test" not in d  # multi-label data (and an all-positive class): no top-1
 
 

@@ -59,6 +59,29 @@ def test_prior_loss_is_the_label_entropy_for_bce():
     assert prior_loss(loss_fn, TARGETS) == pytest.approx(entropy, rel=1e-5)
 
 
+@pytest.mark.parametrize("loss", ["focal", "asl"])
+def test_prior_loss_of_focusing_losses_is_their_best_constant_prediction(loss):
+    rng = np.random.default_rng(0)
+    targets = (rng.random((200, 6)) < [0.02, 0.05, 0.1, 0.2, 0.3, 0.5]).astype(np.float32)
+    targets[0] = 1  # every class has a positive
+    loss_fn = make_loss(TrainConfig(loss=loss), targets)
+    plateau = prior_loss(loss_fn, targets)
+    t = torch.as_tensor(targets)
+    at_prior = float(loss_fn(torch.as_tensor(prior_logits(targets)).float().expand_as(t), t))
+    assert plateau <= at_prior
+    # No constant does better: a grid search over each class's logit on its own.
+    grid = torch.linspace(-8, 8, 801)
+    best = 0.0
+    for j in range(6):
+        column = t[:, j : j + 1].expand(-1, len(grid))
+        per_logit = [
+            float(loss_fn(grid.expand(len(t), -1)[:, [i]], column[:, [i]]))
+            for i in range(len(grid))
+        ]
+        best += min(per_logit) / 6
+    assert plateau == pytest.approx(best, rel=2e-3)
+
+
 def test_losses_match_their_closed_forms():
     torch.manual_seed(0)
     logits, target = torch.randn(6, 3), (torch.rand(6, 3) < 0.4).float()
