@@ -39,7 +39,7 @@ def hard_spec(tmp_path, data_dir, recipe: dict, name: str):
             "scale": "mel",
             "n_mels": 48,
             "image_size": [48, 128],
-        },  # fmt: skip
+        },
         "model": {"name": "mobilenetv3_small_050", "pretrained": "none"},
         "train": {"epochs": 8, "batch_size": 32, "num_workers": 0, **recipe},
         "eval": {"sets": ["test"], "every_n_epochs": 8},
@@ -64,7 +64,7 @@ def test_hard_preset_settings_and_clips():
         x, c = render_clip(cfg, 3.0, "train", i)
         lengths.append(x.size / cfg.sample_rate)
         calls.append(c)
-    assert 1.0 <= min(lengths) and max(lengths) <= 3.0 and max(lengths) - min(lengths) > 0.5
+    assert min(lengths) >= 1.0 and max(lengths) <= 3.0 and max(lengths) - min(lengths) > 0.5
     assert all(-5 <= call["snr_db"] <= 10 for c in calls for call in c)
     assert {len(c) for c in calls} <= {0, 1, 2, 3}
     # The default preset's folders are unchanged by the preset option (no regeneration).
