@@ -434,3 +434,38 @@ def test_demo_trial_cli(tmp_path):
     print(json.dumps(m, indent=1))
     assert m["map_test"] > m["prior_map_test"] + 0.3, m
     assert math.isfinite(m["train_time_s"])
+
+
+# --------------------------------------------------------------------------- specsweep probe
+
+
+def test_probe_runs_the_base_configuration_over_optimizer_x_lr(tmp_path, data_dir, capsys):
+    tiny_spec(tmp_path, data_dir, epochs=4)  # writes tiny.yaml (milestones [100], 4 epochs)
+    code = main(["probe", str(tmp_path / "tiny.yaml"), "--epochs", "1", "--lrs", "0.01",
+                 "--tracking-uri", uri(tmp_path), "--device", "cpu", "--threads", "1"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "2 trials of mel (seed 0), 1 epoch(s) each" in out and "by MAP on 'test':" in out
+    assert ("fastest learner: " in out) != ("no probe trial learned much in 1 epoch(s)" in out)
+    client = MlflowClient(uri(tmp_path))
+    experiment = client.get_experiment_by_name("tiny-probe").experiment_id
+    runs = client.search_runs([experiment])
+    assert sorted(r.info.run_name for r in runs) == ["adamw-lr0.01-s0", "sgd-lr0.01-s0"]
+    for run in runs:
+        assert run.info.status == "FINISHED" and run.data.params["train.epochs"] == "1"
+        assert run.data.params["frontend.scale"] == "mel"
+        assert run.data.params["train.milestones"] == "[]" and run.data.tags["learned"]
+    assert {r.data.params["train.optimizer"] for r in runs} == {"sgd", "adamw"}
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--lrs", "-1"], "--lrs -1: a learning rate must be a positive number"),
+        (["--epochs", "0"], "--epochs 0: must be at least 1"),
+    ],
+)
+def test_probe_user_errors(tmp_path, data_dir, capsys, args, message):
+    tiny_spec(tmp_path, data_dir)
+    assert main(["probe", str(tmp_path / "tiny.yaml"), *args]) == 2
+    assert capsys.readouterr().err.strip() == f"specsweep: error: {message}"
