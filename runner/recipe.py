@@ -141,6 +141,8 @@ def prior_loss(loss_fn: LossFn, train_targets: np.ndarray) -> float:
 
     with torch.no_grad():
         best = float(loss_at(start))
+    if isinstance(loss_fn, _Bce) and loss_fn.pos_weight is None:
+        return best  # the prior log-odds are BCE's optimum: nothing to search
     bias = start.clone().requires_grad_(True)
     optimizer = torch.optim.LBFGS([bias], max_iter=100, line_search_fn="strong_wolfe")
 

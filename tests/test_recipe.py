@@ -59,12 +59,15 @@ def test_prior_loss_is_the_label_entropy_for_bce():
     assert prior_loss(loss_fn, TARGETS) == pytest.approx(entropy, rel=1e-5)
 
 
-@pytest.mark.parametrize("loss", ["focal", "asl"])
-def test_prior_loss_of_focusing_losses_is_their_best_constant_prediction(loss):
+@pytest.mark.parametrize(
+    "loss, pos_weight", [("focal", "none"), ("asl", "none"), ("bce", "balanced")]
+)
+def test_prior_loss_of_other_losses_is_their_best_constant_prediction(loss, pos_weight):
     rng = np.random.default_rng(0)
     targets = (rng.random((200, 6)) < [0.02, 0.05, 0.1, 0.2, 0.3, 0.5]).astype(np.float32)
     targets[0] = 1  # every class has a positive
-    loss_fn = make_loss(TrainConfig(loss=loss), targets)
+    cfg = TrainConfig(loss=loss, pos_weight=pos_weight)
+    loss_fn = make_loss(cfg, targets)
     plateau = prior_loss(loss_fn, targets)
     t = torch.as_tensor(targets)
     at_prior = float(loss_fn(torch.as_tensor(prior_logits(targets)).float().expand_as(t), t))
@@ -73,10 +76,9 @@ def test_prior_loss_of_focusing_losses_is_their_best_constant_prediction(loss):
     grid = torch.linspace(-8, 8, 801)
     best = 0.0
     for j in range(6):
-        column = t[:, j : j + 1].expand(-1, len(grid))
+        one_class = make_loss(cfg, targets[:, [j]])  # its own positive weight
         per_logit = [
-            float(loss_fn(grid.expand(len(t), -1)[:, [i]], column[:, [i]]))
-            for i in range(len(grid))
+            float(one_class(grid[i].expand(len(t), 1), t[:, [j]])) for i in range(len(grid))
         ]
         best += min(per_logit) / 6
     assert plateau == pytest.approx(best, rel=2e-3)
