@@ -306,7 +306,7 @@ def test_failure_reasons():
 def test_a_broken_dataset_still_leaves_a_failed_run(tmp_path, data_dir):
     path = tmp_path / "s.yaml"
     path.write_text(
-        TINY.format(data=data_dir, epochs=1, lr=0.1, n_train=64, every=1).replace(
+        TINY.format(data=data_dir, epochs=1, lr=0.1, n_train=64, every=1, bias="prior").replace(
             "sets: [test, field]", "sets: [nope]"
         )
     )
