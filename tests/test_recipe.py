@@ -227,3 +227,29 @@ def test_recipe_options_are_sweepable_grid_axes(tmp_path):
     assert len(specs) == 8
     assert {s.config.train.optimizer for s in specs} == {"sgd", "adamw"}
     assert len({s.cfg_key for s in specs}) == 8
+
+
+def test_shipped_sweeps_carry_the_documented_recipes():
+    from pathlib import Path
+
+    from runner.grid import expand
+
+    root = Path(__file__).resolve().parents[1] / "sweeps"
+    seed = load_sweep(root / "merlin_part1.yaml").train
+    assert (seed.optimizer, seed.lr, seed.schedule, seed.milestones, seed.loss) == (
+        "sgd", 0.1, "piecewise", (30, 60, 80), "bce",
+    )  # fmt: skip
+    assert (seed.pos_weight, seed.head_bias_init) == ("none", "timm")
+    demo = load_sweep(root / "demo.yaml").train
+    assert (demo.optimizer, demo.lr, demo.weight_decay, demo.schedule, demo.warmup_epochs) == (
+        "adamw", 0.003, 0.01, "cosine", 1.0,
+    )  # fmt: skip
+    assert demo.head_bias_init == "prior"
+    hard = expand(load_sweep(root / "recipes_hard.yaml"))
+    assert len(hard) == 12 and hard[0].config.data.synthetic.n_species == 88
+    recipes = {
+        (s.config.train.optimizer, s.config.train.lr, s.config.train.head_bias_init) for s in hard
+    }
+    assert recipes == {
+        (o, lr, b) for o, lr in (("sgd", 0.1), ("adamw", 0.003)) for b in ("zero", "prior")
+    }
