@@ -27,6 +27,7 @@ from reports.analysis import (
 )
 from reports.document import Block, Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
 from reports.labels import config_label, sort_key
+from reports.learning import learning_warning
 from reports.table import SweepTable
 
 # Small-multiple figures (gallery, curves) show at most this many configurations, in grid order:
@@ -257,6 +258,9 @@ def _blocks(table, configs, sets, sigma, comps, drawn: set[str], now: dt.datetim
     blocks: list[Block] = [Heading(f"Sweep report: {table.experiment}", 1)]
     source = f"Runs read from {table.source}. " if table.source else ""
     blocks.append(Paragraph(f"{source}Generated {now:%Y-%m-%d %H:%M} UTC by specsweep report."))
+    warning = learning_warning(table, configs, sets[0]) if sets else None
+    if warning:
+        blocks.append(Paragraph(f"WARNING: {warning}"))
     blocks += _status_blocks(table, configs)
     if not configs:
         blocks.append(

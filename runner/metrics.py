@@ -1,7 +1,8 @@
-"""Multi-label ranking metrics: average precision per class, MAP, micro AP, file-level MAP.
+"""Multi-label ranking metrics: average precision per class, MAP, micro AP, file-level MAP,
+macro ROC-AUC, cmap5 and top-1 accuracy.
 
     ap = average_precision(scores, targets)        # (n_classes,), NaN where a class has no positive
-    m = evaluate_scores(scores, targets, file_ids) # {"map": ..., "micro_ap": ..., "file_map": ...}
+    m = evaluate_scores(scores, targets, file_ids) # SetMetrics: map, micro_ap, auc, cmap5, top1...
 
 Average precision is the one scikit-learn's `average_precision_score` computes (no interpolation):
 AP = sum_k (R_k - R_{k-1}) P_k over the distinct score thresholds k, from the highest down, so tied
@@ -65,6 +66,57 @@ def micro_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
     return float(average_precision(np.ravel(scores), np.ravel(targets))[0])
 
 
+def roc_auc(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Area under the ROC curve of each column, as scikit-learn's `roc_auc_score` computes it.
+
+    AUC = P(a random positive scores above a random negative), ties counting one half: the
+    Mann-Whitney statistic from mid-ranks. returns `(n_classes,)` float64; NaN for a class
+    without a positive or without a negative item (no curve to draw).
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    targets = np.asarray(targets) > 0.5
+    if scores.shape != targets.shape:
+        raise ValueError(f"scores {scores.shape} and targets {targets.shape} differ in shape")
+    n, c = scores.shape
+    auc = np.full(c, np.nan)
+    for k in range(c):
+        n_pos = int(targets[:, k].sum())
+        if n_pos == 0 or n_pos == n:
+            continue
+        ranks = _mid_ranks(scores[:, k])
+        rank_sum = ranks[targets[:, k]].sum()
+        auc[k] = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (n - n_pos))
+    return auc
+
+
+def _mid_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of `values (n,)`, tied values sharing the mean of their ranks."""
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    starts = np.r_[True, sorted_values[1:] != sorted_values[:-1]]  # first item of each tie group
+    group = np.cumsum(starts) - 1
+    first = np.flatnonzero(starts)  # 0-based position of each group's first item
+    last = np.r_[first[1:], len(values)] - 1
+    ranks = np.empty(len(values))
+    ranks[order] = (first[group] + last[group]) / 2 + 1
+    return ranks
+
+
+def top1_accuracy(scores: np.ndarray, targets: np.ndarray) -> float | None:
+    """Fraction of items whose highest-scoring class is their label, when every item has exactly
+    one label (single-label data); None otherwise (multi-label data or clips without a label).
+    Ties go to the lowest class index, as numpy's argmax."""
+    targets = np.asarray(targets) > 0.5
+    if targets.shape[0] == 0 or not (targets.sum(axis=1) == 1).all():
+        return None
+    predicted = np.argmax(np.asarray(scores), axis=1)
+    return float((predicted == np.argmax(targets, axis=1)).mean())
+
+
+# BirdSet's cmap: MAP over the classes with at least this many positives in the set.
+CMAP_MIN_POSITIVES = 5
+
+
 def max_per_file(
     values: np.ndarray, file_ids: np.ndarray, n_files: int | None = None
 ) -> np.ndarray:
@@ -90,11 +142,33 @@ class SetMetrics:
     per_class_ap: np.ndarray  # (n_classes,), NaN where no positive
     n_positive: np.ndarray  # (n_classes,) positives per class in the set
     file_map: float | None  # None when no file spans several windows
+    auc: float = float("nan")  # macro ROC-AUC over the classes with a positive and a negative
+    cmap5: float = float("nan")  # MAP over the classes with >= 5 positives (NaN if none)
+    top1: float | None = None  # top-1 accuracy; None unless every item has exactly one label
+
+    @property
+    def n_map_classes(self) -> int:
+        """Classes that count in MAP (at least one positive); the others are left out."""
+        return int((self.n_positive > 0).sum())
+
+    @property
+    def n_cmap5_classes(self) -> int:
+        return int((self.n_positive >= CMAP_MIN_POSITIVES).sum())
 
     def as_dict(self, suffix: str) -> dict[str, float]:
-        out = {f"map_{suffix}": self.map, f"micro_ap_{suffix}": self.micro_ap}
+        out = {
+            f"map_{suffix}": self.map,
+            f"micro_ap_{suffix}": self.micro_ap,
+            f"auc_{suffix}": self.auc,
+            f"cmap5_{suffix}": self.cmap5,
+            f"classes_in_map_{suffix}": float(self.n_map_classes),
+            f"classes_in_cmap5_{suffix}": float(self.n_cmap5_classes),
+            f"classes_without_positive_{suffix}": float(len(self.n_positive) - self.n_map_classes),
+        }
         if self.file_map is not None:
             out[f"file_map_{suffix}"] = self.file_map
+        if self.top1 is not None:
+            out[f"top1_{suffix}"] = self.top1
         return out
 
 
@@ -109,12 +183,19 @@ def evaluate_scores(
         file_map = mean_average_precision(
             max_per_file(scores, file_ids), max_per_file(targets, file_ids) > 0.5
         )
+    per_class_ap = average_precision(scores, targets)
+    n_positive = targets.sum(axis=0).astype(np.int64)
+    auc = roc_auc(scores, targets)
+    frequent = n_positive >= CMAP_MIN_POSITIVES
     return SetMetrics(
-        map=mean_average_precision(scores, targets),
+        map=float(np.nanmean(per_class_ap)) if np.isfinite(per_class_ap).any() else float("nan"),
         micro_ap=micro_average_precision(scores, targets),
-        per_class_ap=average_precision(scores, targets),
-        n_positive=targets.sum(axis=0).astype(np.int64),
+        per_class_ap=per_class_ap,
+        n_positive=n_positive,
         file_map=file_map,
+        auc=float(np.nanmean(auc)) if np.isfinite(auc).any() else float("nan"),
+        cmap5=float(per_class_ap[frequent].mean()) if frequent.any() else float("nan"),
+        top1=top1_accuracy(scores, targets),
     )
 
 
@@ -127,3 +208,22 @@ def label_prior_map(train_targets: np.ndarray, eval_targets: np.ndarray) -> floa
     prior = np.asarray(train_targets, dtype=np.float64).mean(axis=0)  # (n_classes,)
     scores = np.broadcast_to(prior, np.shape(eval_targets))
     return mean_average_precision(scores, eval_targets)
+
+
+def chance_map(eval_targets: np.ndarray) -> float:
+    """Expected MAP of scores in random order (no ties), over the classes with a positive.
+
+    Higher than the label-prior MAP when classes have few positives in the set: a random ranking
+    puts a class's only positive at rank r with AP 1/r, and E[1/r] = H_n / n > 1/n. Per class, with
+    k positives among n items (Bestgen 2015): E[AP] = ((k - 1) / (n - 1) (n - H_n) + H_n) / n.
+    """
+    targets = np.asarray(eval_targets) > 0.5
+    n = targets.shape[0]
+    k = targets.sum(axis=0).astype(np.float64)
+    k = k[k > 0]
+    if n == 0 or k.size == 0:
+        return float("nan")
+    if n == 1:
+        return 1.0
+    harmonic = float(np.sum(1.0 / np.arange(1, n + 1)))
+    return float(np.mean(((k - 1) / (n - 1) * (n - harmonic) + harmonic) / n))

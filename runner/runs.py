@@ -204,6 +204,8 @@ def _eval_sets(runs: list[Run]) -> tuple[str, ...]:
     found = set()
     for run in runs:
         for key in run.data.metrics:
+            if key.startswith("map_over_prior_"):  # MAP / label-prior MAP, not a set's MAP
+                continue
             for prefix in ("map_", "val_map_"):
                 if key.startswith(prefix):
                     found.add(key.removeprefix(prefix))

@@ -66,6 +66,7 @@ ATTR_REASON = "reason"  # why an attempt is not COMPLETE: killed, interrupted, e
 ATTR_RUN_ID = "mlflow_run_id"
 ATTR_TRAIN_TIME = "train_time_s"
 ATTR_USER_ERROR = "user_error"  # True on a FAIL caused by the user's input: never retried
+ATTR_NOT_LEARNED = "not_learned"  # a complete trial tagged learned=no: the one-line reason
 ATTR_IGNORED = "ignored"  # a sampled trial that is not a new point (duplicate / outside the grid)
 
 # Reasons that are not the trial's fault: the attempt goes back to the queue without using a retry.

@@ -45,7 +45,14 @@ from typing import TYPE_CHECKING, Any
 from runner import worker
 from runner.errors import UserError
 from runner.progress import Progress, SlotView
-from runner.study import ATTR_RUN_ID, ATTR_TRAIN_TIME, ATTR_USER_ERROR, Job, SweepQueue
+from runner.study import (
+    ATTR_NOT_LEARNED,
+    ATTR_RUN_ID,
+    ATTR_TRAIN_TIME,
+    ATTR_USER_ERROR,
+    Job,
+    SweepQueue,
+)
 
 if TYPE_CHECKING:
     from runner.config import ResourcesConfig, SweepConfig
@@ -519,6 +526,8 @@ class Supervisor:
                 if self.sweep.search.objective == "map_and_time"
                 else [map_value]
             )
+            if metrics.get("learned") == 0.0:  # runner.recipe.learned_verdict said no
+                attrs[ATTR_NOT_LEARNED] = str(result.get("learned_reason") or "learned=no")
             self.queue.complete(job, values, {**attrs, ATTR_TRAIN_TIME: train_s})
             self.outcome.durations_s.append(duration_s)
             self.outcome.overheads.append(_overhead(result, metrics))

@@ -1,8 +1,11 @@
 """The `train` and `eval` sections of a sweep: the training recipe and the evaluation sets.
 
-The defaults are the seed's recipe (seeds/merlin-part1-spectrogram-creation.txt): BCE with
-logits, SGD with initial learning rate 0.1 and piecewise-constant decay, 90 epochs, spectrogram
-augmentations. No flips or rotations exist here on purpose: a spectrogram flipped in time or
+The defaults are the seed's recipe (the Merlin Part 1 study): BCE with logits, SGD with initial
+learning rate 0.1 and piecewise-constant decay, 90 epochs, spectrogram augmentations, except that
+the output layer's bias starts at the log-odds of each class's training frequency
+(`head_bias_init: prior`), so training does not spend its first epochs learning base rates. The
+other recipe options (AdamW, cosine and one-cycle schedules, focal and asymmetric losses, balanced
+positive weights) are plain values, so a grid can sweep them. No flips or rotations exist here on purpose: a spectrogram flipped in time or
 frequency is a different sound (seeds/image-of-sound-feature-engineering.txt).
 
     train:
@@ -97,16 +100,34 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How the classifier is trained. Binary cross-entropy with logits (multi-label) and SGD.
+    """How the classifier is trained (multi-label: one sigmoid output per class).
 
     epochs, batch_size
-    lr, momentum, nesterov, weight_decay   SGD; weight decay skips biases and norm weights
-                                           (1-d parameters), as timm does
-    milestones, lr_factor                  piecewise-constant decay: lr x lr_factor once each
-                                           milestone's number of epochs is done (as torch's
-                                           MultiStepLR: [30] trains epochs 31.. at lr/10)
-    warmup_epochs                          linear warm-up from lr/100 over this many epochs,
-                                           per optimisation step (0 = off)
+    optimizer                              "sgd" (momentum, nesterov) or "adamw" (betas)
+    lr, momentum, nesterov, betas          the optimizer's settings (momentum/nesterov: SGD only;
+                                           betas: AdamW only)
+    weight_decay                           either optimizer (AdamW's is decoupled); it skips
+                                           biases and norm weights (1-d parameters), as timm does
+    schedule                               "piecewise": lr x lr_factor once each of `milestones`
+                                           epochs is done (as torch's MultiStepLR: [30] trains
+                                           epochs 31.. at lr/10); "cosine": half a cosine from lr
+                                           to 0 over the epochs after the warm-up; "onecycle": a
+                                           cosine rise from lr/25 to lr over the warm-up (30% of
+                                           the steps when warmup_epochs is 0), then a cosine
+                                           fall to lr/25/1e4 (as torch's OneCycleLR)
+    milestones, lr_factor                  the piecewise schedule's steps
+    warmup_epochs                          "piecewise"/"cosine": linear warm-up from 0 over this
+                                           many epochs, per optimisation step (0 = off)
+    loss                                   "bce" (binary cross-entropy with logits), "focal"
+                                           (BCE x (1 - p_t)^focal_gamma) or "asl" (asymmetric:
+                                           positives x (1-p)^asl_gamma_pos, negatives with p
+                                           shifted down by asl_clip, x p^asl_gamma_neg)
+    pos_weight                             "none" or "balanced": each class's positive term
+                                           weighted by its training negatives / positives
+    head_bias_init                         the output layer's bias: "prior" = log(f / (1 - f)) of
+                                           each class's training label frequency f, "zero", or
+                                           "timm" = the backbone's own initialisation (what
+                                           specsweep did before this option existed)
     grad_clip                              clip the gradient norm to this value (None = off)
     amp                                    "auto": bf16 autocast on CUDA, float32 on CPU;
                                            "bf16": bf16 autocast wherever supported; "none"
@@ -121,13 +142,23 @@ class TrainConfig:
 
     epochs: int = 90
     batch_size: int = 64
+    optimizer: Literal["sgd", "adamw"] = "sgd"
     lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 1e-4
+    schedule: Literal["piecewise", "cosine", "onecycle"] = "piecewise"
     milestones: tuple[int, ...] = (30, 60, 80)
     lr_factor: float = 0.1
     warmup_epochs: float = 0.0
+    loss: Literal["bce", "focal", "asl"] = "bce"
+    focal_gamma: float = 2.0
+    asl_gamma_neg: float = 4.0
+    asl_gamma_pos: float = 1.0
+    asl_clip: float = 0.05
+    pos_weight: Literal["none", "balanced"] = "none"
+    head_bias_init: Literal["prior", "zero", "timm"] = "prior"
     grad_clip: float | None = None
     amp: Literal["auto", "bf16", "none"] = "auto"
     channels_last: bool | None = None
@@ -142,12 +173,24 @@ class TrainConfig:
         if self.batch_size < 2:
             # BatchNorm cannot train on a batch of one.
             raise ValueError(f"batch_size: {self.batch_size} must be at least 2")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr: {self.lr} must be a positive number")
+        if not (math.isfinite(self.lr) and self.lr >= 0):
+            # lr 0 is allowed: a trial that cannot learn, to check what the report says about it
+            raise ValueError(f"lr: {self.lr} must be a number >= 0")
         if not 0.0 <= self.momentum < 1.0:
             raise ValueError(f"momentum: {self.momentum} must be in [0, 1)")
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov: true needs momentum > 0; set momentum (e.g. 0.9)")
+        if self.nesterov and self.optimizer != "sgd":
+            raise ValueError(
+                "nesterov: true is an SGD setting; use optimizer: sgd, or leave it out"
+            )
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas: {list(self.betas)} must both be in [0, 1), e.g. [0.9, 0.999]")
+        for name in ("focal_gamma", "asl_gamma_neg", "asl_gamma_pos"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}: {value} must be >= 0 (0 is plain BCE)")
+        _fraction("asl_clip", self.asl_clip, upper_open=True)
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay: {self.weight_decay} must be >= 0")
         if list(self.milestones) != sorted(set(self.milestones)) or any(

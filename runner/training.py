@@ -1,7 +1,8 @@
-"""The training loop of one trial: SGD on BCE-with-logits, piecewise-constant decay, evaluation.
+"""The training loop of one trial: the recipe's optimizer, schedule and loss; evaluation.
 
     optimizer = make_optimizer(model, cfg.train)
-    stats = train_one_epoch(model, loader, optimizer, cfg.train, device, 0, precision)
+    loss_fn = make_loss(cfg.train, train_targets)           # runner.recipe
+    stats = train_one_epoch(model, loader, optimizer, cfg.train, device, 0, precision, loss_fn=loss_fn)
     scores, targets = predict(model, eval_loader, device, amp_dtype)
 
 `train_one_epoch` times itself honestly: the clock is read after the device has finished the
@@ -70,9 +71,9 @@ def synchronize(device: torch.device) -> None:
 # --------------------------------------------------------------------------- optimiser and schedule
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
-    """SGD with momentum; weight decay only on weights of rank >= 2 (not on biases, norm scales,
-    or the frontend's scalar and per-band parameters), as timm's recipes do."""
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """SGD with momentum or AdamW; weight decay only on weights of rank >= 2 (not on biases, norm
+    scales, or the frontend's scalar and per-band parameters), as timm's recipes do."""
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
@@ -81,24 +82,49 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.SGD:
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.SGD(
-        [g for g in groups if g["params"]], lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov
-    )
+    groups = [g for g in groups if g["params"]]
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+
+
+# torch's OneCycleLR defaults: start at lr / 25, end at lr / 25 / 1e4, rise over 30% of the steps.
+ONECYCLE_DIV, ONECYCLE_FINAL_DIV, ONECYCLE_RISE = 25.0, 1e4, 0.3
 
 
 def lr_at(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
     """Learning rate for optimisation `step` (0-based) of `epoch` (0-based).
 
-    Piecewise constant: lr x lr_factor ** (number of milestones already passed: a milestone m takes
-    effect once m epochs are done, as torch's MultiStepLR), times a linear warm-up ramp over the
-    first `warmup_epochs` (counted in steps).
+    piecewise: lr x lr_factor ** (number of milestones already passed: a milestone m takes effect
+    once m epochs are done, as torch's MultiStepLR), times a linear warm-up ramp over the first
+    `warmup_epochs` (counted in steps). cosine: the same warm-up, then half a cosine from lr to 0
+    over the remaining steps. onecycle: a cosine rise from lr/25 to lr over the warm-up (30% of
+    the steps if `warmup_epochs` is 0), then a cosine fall to lr/25/1e4.
     """
-    lr = cfg.lr * cfg.lr_factor ** sum(epoch >= m for m in cfg.milestones)
+    total = cfg.epochs * steps_per_epoch
+    done = epoch * steps_per_epoch + step + 1  # steps including this one
     warmup_steps = cfg.warmup_epochs * steps_per_epoch
-    done = epoch * steps_per_epoch + step + 1
+    if cfg.schedule == "onecycle":  # torch's OneCycleLR step for step (the peak at step rise)
+        rise = (warmup_steps if warmup_steps > 0 else ONECYCLE_RISE * total) - 1
+        low, i = cfg.lr / ONECYCLE_DIV, done - 1
+        if i <= rise:
+            return _cosine_between(low, cfg.lr, i / rise if rise > 0 else 1.0)
+        return _cosine_between(cfg.lr, low / ONECYCLE_FINAL_DIV, (i - rise) / (total - 1 - rise))
+    if cfg.schedule == "cosine":
+        lr = cfg.lr
+        if done > warmup_steps:
+            lr = _cosine_between(cfg.lr, 0.0, (done - 1 - warmup_steps) / (total - warmup_steps))
+    else:
+        lr = cfg.lr * cfg.lr_factor ** sum(epoch >= m for m in cfg.milestones)
     if warmup_steps > 0 and done < warmup_steps:
         lr *= done / warmup_steps
     return lr
+
+
+def _cosine_between(start: float, end: float, fraction: float) -> float:
+    """Half a cosine from `start` (fraction 0) to `end` (fraction 1)."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * fraction))
 
 
 # --------------------------------------------------------------------------- one epoch
@@ -106,7 +132,7 @@ def lr_at(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> floa
 
 @dataclass(frozen=True)
 class EpochStats:
-    loss: float  # mean BCE per clip over the epoch
+    loss: float  # mean training loss per clip and class over the epoch
     samples: int  # clips seen
     time_s: float  # wall time of the loop, device synchronised
     lr: float  # learning rate of the epoch's last step
@@ -121,14 +147,17 @@ def train_one_epoch(
     epoch: int,
     precision: Precision,
     backbone: nn.Module | None = None,
+    loss_fn=None,
 ) -> EpochStats:
     """One pass over `loader` (a loader, or an iterator over one already started, with a length),
     whose batches are `runner.pipeline.TrainBatch`es (waveforms augmented, or images already
     made, by the loader's `BatchPrep`).
 
-    `model` has `.frontend` and `.backbone`; `backbone` may be a compiled wrapper of it. Raises
-    NonFiniteLoss when the loss diverges.
+    `model` has `.frontend` and `.backbone`; `backbone` may be a compiled wrapper of it.
+    `loss_fn(logits, target) -> scalar` is the recipe's loss (`runner.recipe.make_loss`; None =
+    plain BCE with logits). Raises NonFiniteLoss when the loss diverges.
     """
+    loss_fn = loss_fn or F.binary_cross_entropy_with_logits
     backbone = backbone or model.backbone
     model.train()
     steps = len(loader)
@@ -145,7 +174,7 @@ def train_one_epoch(
             if precision.channels_last:
                 image = image.contiguous(memory_format=torch.channels_last)
             logits = backbone(image)  # (B, n_classes)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), target)
+        loss = loss_fn(logits.float(), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip is not None:

@@ -40,8 +40,9 @@ from models.classifier import create_classifier
 from runner import checkpoint as ckpt
 from runner.errors import UserError
 from runner.grid import TrialSpec
-from runner.metrics import SetMetrics, evaluate_scores, label_prior_map
+from runner.metrics import SetMetrics, chance_map, evaluate_scores, label_prior_map
 from runner.pipeline import BatchPrep, default_workers
+from runner.recipe import init_head_bias, learned_verdict, make_loss, prior_loss
 from runner.tracking import TrialTracker, mark_interrupted
 from runner.training import (
     NonFiniteLoss,
@@ -81,6 +82,7 @@ class TrialResult:
     # FAILED by a mistake in the user's input (bad data, a config that only fails at run time):
     # running it again cannot help, so a sweep does not retry it.
     user_error: bool = False
+    learned_reason: str | None = None  # FINISHED: why it counts as learned=yes / learned=no
 
     @property
     def finished(self) -> bool:
@@ -234,6 +236,7 @@ class _Trial:
         self.eval_time_s = 0.0
         self.samples = 0
         self.last_eval: tuple[int, dict[str, SetMetrics]] | None = None
+        self.verdict = None
 
     # ---- set-up
 
@@ -250,6 +253,10 @@ class _Trial:
             cfg.data, cfg.frontend.sample_rate, tuple(cfg.eval.sets), seed=spec.seed
         )
         self.model = create_classifier(cfg.frontend, cfg.model, len(self.data.classes))
+        train_targets = self.data.train.targets
+        init_head_bias(self.model.backbone, train_targets, cfg.train.head_bias_init)
+        self.loss_fn = make_loss(cfg.train, train_targets)
+        self.prior_train_loss = prior_loss(self.loss_fn, train_targets)
         self.model.to(self.device)
         if self.precision.channels_last:
             self.model.backbone.to(memory_format=torch.channels_last)
@@ -357,7 +364,7 @@ class _Trial:
                 batches = self.epoch_batches(epoch)
             stats = train_one_epoch(
                 self.model, batches, self.optimizer, cfg.train, self.device, epoch,
-                self.precision, self.backbone,
+                self.precision, self.backbone, loss_fn=self.loss_fn,
             )  # fmt: skip
             # The workers start on the next epoch's first batches while this one is evaluated
             # and saved, instead of after (no wait for the first batch at the epoch boundary).
@@ -398,9 +405,20 @@ class _Trial:
         metrics: dict[str, float] = {}
         for name, r in results.items():
             metrics.update(r.as_dict(name))
-            metrics[f"prior_map_{name}"] = label_prior_map(
-                self.data.train.targets, self.data.eval[name].targets
-            )
+            prior = label_prior_map(self.data.train.targets, self.data.eval[name].targets)
+            metrics[f"prior_map_{name}"] = prior
+            metrics[f"map_over_prior_{name}"] = r.map / prior if prior > 0 else float("nan")
+            metrics[f"chance_map_{name}"] = chance_map(self.data.eval[name].targets)
+        metrics["prior_train_loss"] = self.prior_train_loss
+        metrics["train_loss_over_prior"] = (
+            self.history[-1]["metrics"]["train_loss"] / self.prior_train_loss
+            if self.history and self.prior_train_loss > 0
+            else float("nan")
+        )
+        self.verdict = learned_verdict(
+            metrics, self.history, self.prior_train_loss, self.cfg.eval.sets[0]
+        )
+        metrics["learned"] = float(self.verdict.learned)
         metrics.update(
             train_time_s=self.train_time_s,
             eval_time_s=self.eval_time_s,
@@ -411,6 +429,11 @@ class _Trial:
             **{f"skipped_{reason}": float(n) for reason, n in self.data.skipped.items()},
         )
         self.tracker.log_final(metrics)
+        self.tracker.set_tags({"learned": self.verdict.tag, "learned_reason": self.verdict.reason})
+        if not self.verdict.learned:
+            log.warning(
+                "%s-s%d: learned=no: %s", self.spec.name, self.spec.seed, self.verdict.reason
+            )
         from runner.tracking import per_class_csv
 
         for name, r in results.items():
@@ -448,4 +471,5 @@ class _Trial:
             epochs_done=self.epochs_done,
             resumed_from_epoch=self.resumed_from,
             history=list(self.history),
+            learned_reason=self.verdict.reason if self.verdict and status == "FINISHED" else None,
         )

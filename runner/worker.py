@@ -235,6 +235,7 @@ def run(job: dict[str, Any]) -> int:
             "user_error": user_error,  # not retried by the supervisor
             "metrics": dict(result.metrics) if result else {},
             "run_id": result.run_id if result else None,
+            "learned_reason": result.learned_reason if result else None,
             "epochs_done": result.epochs_done if result else None,
             # job handed over (supervisor's clock) -> imports done -> run_trial returned; for a
             # warm spare also when its process started and when its warm-up ended

@@ -51,7 +51,9 @@ def main(job_path: str) -> int:
     t_start = time.time()
     worker.write_json(job["status_path"], {"phase": "starting", "epoch": 0, "t": t_start})
 
-    def result(status: str, reason: str | None, metrics: dict, user_error: bool = False) -> None:
+    def result(
+        status: str, reason: str | None, metrics: dict, user_error: bool = False, learned_reason=None
+    ) -> None:
         timing = {
             "t_spawn": job["t_spawn"],
             "t_start": t_start,
@@ -66,6 +68,7 @@ def main(job_path: str) -> int:
                 "user_error": user_error,
                 "metrics": metrics,
                 "run_id": None,
+                "learned_reason": learned_reason,
                 "timing": timing,
             },
         )
@@ -90,7 +93,10 @@ def main(job_path: str) -> int:
     except KeyboardInterrupt:
         result("KILLED", "interrupted", {})
         return worker.EXIT_INTERRUPTED
-    result("FINISHED", None, {"map_test": float(plan.get("map", 0.5)), "train_time_s": 0.1})
+    metrics = {"map_test": float(plan.get("map", 0.5)), "train_time_s": 0.1}
+    if "learned" in plan:  # runner.recipe's verdict, as runner.trial reports it
+        metrics["learned"] = float(plan["learned"])
+    result("FINISHED", None, metrics, plan.get("learned_reason"))
     return worker.EXIT_FINISHED
 
 

@@ -124,6 +124,8 @@ def test_crash_is_retried_failure_is_final_rest_once(tmp_path):
         "default": {"sleep": 0.2},
         "w256-h128-s0": {"crash_attempts": 1},  # SIGKILLed mid-trial once
         "w512-h64-s0": {"fail_attempts": 99},  # always fails
+        "w256-h64-s0": {"learned": 0, "learned_reason": "MAP 0.050 = 2.1x the label prior"},
+        "w512-h128-s0": {"learned": 1, "learned_reason": "MAP 0.300 = 12.0x the label prior"},
     }
     code, out = finish(start(tmp_path, plan))
     assert code == 1, out
@@ -138,6 +140,10 @@ def test_crash_is_retried_failure_is_final_rest_once(tmp_path):
     killed = [t for t in trials(tmp_path) if t.user_attrs.get("trial_name") == "w256-h128"]
     assert killed[0].user_attrs["reason"] == "killed: signal SIGKILL"
     assert "failed for good" in out and "w512-h64-s0" in out
+    # The trial that learned nothing is listed with its reason at the end; the others are not.
+    assert "learned=no  w256-h64-s0: MAP 0.050 = 2.1x the label prior" in out
+    assert "learned=no  w512-h128" not in out and "learned=no  w256-h128" not in out
+    assert "1 of 3 complete trial(s) learned little or nothing" in out
     # Every attempt ran in a warm spare (started before its job), one process per attempt, and
     # no spare outlives the sweep.
     pids = [int(r[2]) for r in runs(tmp_path)]

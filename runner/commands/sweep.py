@@ -189,7 +189,7 @@ def run_sweep(
 
 def result_rows(queue: SweepQueue) -> list[dict]:
     """One row per point: its state, MAP, training time, attempts; best MAP first."""
-    from runner.study import ATTR_REASON, ATTR_TRAIN_TIME
+    from runner.study import ATTR_NOT_LEARNED, ATTR_REASON, ATTR_TRAIN_TIME
 
     rows = []
     for point in queue.points():
@@ -209,6 +209,9 @@ def result_rows(queue: SweepQueue) -> list[dict]:
                 "attempts": len(point.attempts),
                 "reason": final.user_attrs.get(ATTR_REASON)
                 if final is not None and state != "complete"
+                else None,
+                "not_learned": final.user_attrs.get(ATTR_NOT_LEARNED)
+                if final is not None and state == "complete"
                 else None,
             }
         )
@@ -248,6 +251,15 @@ def report(
             r["reason"] or "",
         )
     console.print(table)
+    not_learned = [r for r in rows if r["not_learned"]]
+    for r in not_learned:
+        console.print(f"learned=no  {r['trial']}: {r['not_learned']}")
+    if not_learned:
+        console.print(
+            f"{len(not_learned)} of {sum(r['state'] == 'complete' for r in rows)} complete "
+            "trial(s) learned little or nothing; try more epochs, `train.optimizer: adamw` or "
+            "pretrained weights (`specsweep report` says whether the comparison means anything)"
+        )
     counts = queue.counts()
     console.print(
         f"{counts.complete} complete, {counts.pruned} pruned, {counts.failed} failed, "

@@ -101,11 +101,13 @@ def command(args: argparse.Namespace) -> int:
             json.dump(dataclasses.asdict(result), f, indent=2)
     if result.finished:
         m = result.metrics
+        sets = [k.removeprefix("prior_map_") for k in m if k.startswith("prior_map_")]
         maps = "  ".join(
-            f"{k} {v:.4f}" for k, v in m.items() if k.startswith(("map_", "file_map_"))
+            f"{k}{s} {m[k + s]:.4f}" for s in sets for k in ("map_", "file_map_") if k + s in m
         )
         print(f"FINISHED  {maps}  train_time_s {m['train_time_s']:.1f}  "
               f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}")  # fmt: skip
+        print(f"learned={'yes' if m.get('learned') else 'no'}: {result.learned_reason}")
         return 0
     print(f"{result.status}: {result.reason} (run {result.run_id})", file=sys.stderr)
     if result.user_error:

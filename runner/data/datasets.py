@@ -66,7 +66,7 @@ def load_dataset(
         from runner.data.synthetic import ensure_synthetic, species_names
 
         manifest = ensure_synthetic(cfg)
-        classes = classes or species_names(cfg.synthetic.n_species)
+        classes = classes or species_names(cfg.synthetic.n_species, cfg.synthetic.preset)
         segments, source = read_manifest(manifest, classes, skips), str(manifest)
     elif cfg.kind == "manifest":
         assert cfg.manifest is not None

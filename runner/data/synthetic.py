@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from runner.data.config import DataConfig, SyntheticConfig
+from runner.data.config import HARD_PITCH_FACTORS, DataConfig, SyntheticConfig
 
 log = logging.getLogger(__name__)
 
@@ -259,8 +259,28 @@ SPECIES: tuple[Species, ...] = (
 )
 
 
-def species_names(n_species: int = len(SPECIES)) -> tuple[str, ...]:
+def species_names(n_species: int = len(SPECIES), preset: str = "default") -> tuple[str, ...]:
+    """The class names of a synthetic set, in class order. `hard`: every recipe at each pitch
+    factor in turn (`whistle_lo_x100` ... `bouncing_ball_x100`, `whistle_lo_x84`, ...)."""
+    if preset == "hard":
+        return tuple(_hard_species(i)[0] for i in range(n_species))
     return tuple(s.name for s in SPECIES[:n_species])
+
+
+def _hard_species(index: int) -> tuple[str, Species, float]:
+    """(name, recipe, pitch factor) of class `index` of the hard preset."""
+    recipe = SPECIES[index % len(SPECIES)]
+    factor = HARD_PITCH_FACTORS[index // len(SPECIES)]
+    return f"{recipe.name}_x{round(100 * factor)}", recipe, factor
+
+
+def _sing(cfg: SyntheticConfig, index: int, rng: np.random.Generator, sr: int) -> np.ndarray:
+    """One rendition of class `index`. A pitch factor p is applied by rendering the recipe at
+    sample rate sr / p and playing it at sr: every frequency x p, every duration / p."""
+    if cfg.preset != "hard":
+        return SPECIES[index].song(rng, sr)
+    _, recipe, factor = _hard_species(index)
+    return recipe.song(rng, sr / factor)
 
 
 # ---- backgrounds and distractors (never a class) ----------------------------------------------
@@ -328,9 +348,12 @@ def render_clip(
 
     Deterministic in (cfg.seed, split, index) alone, so clips can be rendered in any order.
     """
-    sr, n = cfg.sample_rate, _n(duration_s, cfg.sample_rate)
-    field = split == "field"
+    sr = cfg.sample_rate
+    field, hard = split == "field", cfg.preset == "hard"
     rng = np.random.default_rng([cfg.seed, SPLITS.index(split), index])
+    if hard:  # recordings of uneven length, none longer than the clip
+        duration_s = float(rng.uniform(min(1.0, duration_s), duration_s))
+    n = _n(duration_s, sr)
 
     exponent = 1.0 if rng.random() < 0.5 else 2.0
     background = _colored_noise(rng, n, sr, exponent)
@@ -338,32 +361,34 @@ def render_clip(
         background += _gusts(rng, n, sr) * rng.uniform(0.5, 2.0)
     if rng.random() < (0.7 if field else 0.4):
         background += _insects(rng, n, sr) * rng.uniform(0.2, 0.8)
-    for _ in range(int(rng.integers(0, 3 if field else 2))):
+    low, high = (1, 4) if hard else (0, 3 if field else 2)
+    for _ in range(int(rng.integers(low, high))):
         d = _distractor(rng, sr)[:n]
         start = int(rng.integers(0, n - d.size + 1))
         background[start : start + d.size] += d / _rms(d) * rng.uniform(0.3, 1.5)
     background *= 10 ** (rng.uniform(-45, -35) / 20) / _rms(background)  # about -40 dBFS
 
     k_max = cfg.max_species_per_clip
-    weights = np.array([0.1, 0.4, 0.3, 0.2][: k_max + 1])
+    weights = np.array(([0.15, 0.3, 0.3, 0.25] if hard else [0.1, 0.4, 0.3, 0.2])[: k_max + 1])
     k = int(rng.choice(k_max + 1, p=weights / weights.sum()))
     chosen = list(rng.choice(cfg.n_species, size=k, replace=False))
     if index < cfg.n_species and index not in chosen:  # every species appears early in each split
         chosen = [index, *chosen[: max(0, k_max - 1)]]
     x, calls = background.copy(), []
+    names = species_names(cfg.n_species, cfg.preset)
     for s in chosen:
-        song = SPECIES[int(s)].song(rng, sr)
+        song = _sing(cfg, int(s), rng, sr)
         if field:
             song = _field_path(rng, song, sr)
         song = song[:n]
-        snr_db = rng.uniform(-10, 5) if field else rng.uniform(5, 25)
+        snr_db = (
+            rng.uniform(-10, 5) if field else rng.uniform(-5, 10) if hard else rng.uniform(5, 25)
+        )
         song *= _rms(background) * 10 ** (snr_db / 20) / _rms(song)
         start = int(rng.integers(0, n - song.size + 1))
         x[start : start + song.size] += song
         calls.append(
-            dict(
-                species=SPECIES[int(s)].name, onset_s=round(start / sr, 4), snr_db=round(snr_db, 2)
-            )
+            dict(species=names[int(s)], onset_s=round(start / sr, 4), snr_db=round(snr_db, 2))
         )
     peak = float(np.abs(x).max())
     if peak > 0.9:  # never clip when quantised
@@ -378,6 +403,8 @@ def settings_hash(cfg: SyntheticConfig, duration_s: float) -> str:
     """12 hex chars identifying what the settings generate (the output folder is not one)."""
     settings = dataclasses.asdict(cfg) | dict(duration_s=duration_s, version=GENERATOR_VERSION)
     del settings["output_dir"]
+    if settings["preset"] == "default":  # the folders generated before presets existed still fit
+        del settings["preset"]
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -459,7 +486,8 @@ def generate(
             settings=settings,
             version=GENERATOR_VERSION,
             species=[
-                dict(name=s.name, description=s.description) for s in SPECIES[: cfg.n_species]
+                dict(name=name, description=_describe(cfg, i))
+                for i, name in enumerate(species_names(cfg.n_species, cfg.preset))
             ],
         )
         (tmp / "species.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
@@ -468,6 +496,13 @@ def generate(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("generated %d clips in %.1f s", len(jobs), time.perf_counter() - t0)
+
+
+def _describe(cfg: SyntheticConfig, index: int) -> str:
+    if cfg.preset != "hard":
+        return SPECIES[index].description
+    _, recipe, factor = _hard_species(index)
+    return f"{recipe.description}, every frequency x {factor}"
 
 
 # ---- the species sheet ------------------------------------------------------------------------
