@@ -56,7 +56,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_ROOT = ".specsweep/checkpoints"
 PREVIEW_CLIPS = 4  # clips of the first evaluation set shown in preview.png
-FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"  # see log_frontend_params
+# What the learnable compressions learned (log_frontend_params); runner.runs reads it by this name.
+FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
