@@ -57,8 +57,12 @@ def test_statements_on_a_hand_built_grid():
         "mel ahead of linear in 2 of 2 pairs, +0.045 MAP (range +0.040 to +0.050), "
         "at 1.10× the training time; 1 seed: noise not estimated, so not called a difference."
     )
-    assert comps[("frontend.win_length",)].sentence(KEYS).startswith(
-        "win_length=512 ahead of win_length=256 in 2 of 2 pairs, +0.015 MAP (range +0.010 to +0.020)"
+    assert (
+        comps[("frontend.win_length",)]
+        .sentence(KEYS)
+        .startswith(
+            "win_length=512 ahead of win_length=256 in 2 of 2 pairs, +0.015 MAP (range +0.010 to +0.020)"
+        )
     )
 
 
