@@ -349,7 +349,8 @@ def factor_effects(
             kinds.add(kind)
             ax.plot(bar, [y, y], color=colour, lw=2.5, alpha=0.6, solid_capstyle="butt")
             ax.plot(diffs, np.full_like(diffs, y), "o", ms=4, color=colour, alpha=0.7)
-            ax.plot(mean, y, "D", ms=9, color=colour, mec="black")
+            face = "white" if kind == "one_seed" else colour  # hollow: nothing was tested
+            ax.plot(mean, y, "D", ms=9, color=colour, mfc=face, mec="black")
             wins = int((diffs > 0).sum())
             what = (
                 "comparisons" if test.noise_estimated else ("pair" if len(diffs) == 1 else "pairs")
@@ -375,10 +376,13 @@ def factor_effects(
         "one_seed": ("0.7", "1 seed: noise not estimated (bar: range)"),
     }
     handles = [
-        Line2D([], [], ls="none", marker="D", ms=8, color=colour, mec="black", label=label)
+        Line2D(
+            [], [], ls="none", marker="D", ms=8, color=colour, mec="black", label=label,
+            mfc="white" if kind == "one_seed" else colour,
+        )
         for kind, (colour, label) in legend.items()
         if kind in kinds
-    ]
+    ]  # fmt: skip
     handles.append(Line2D([], [], ls="none", marker="o", ms=4, color="0.4", label="one difference"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     labels = []
