@@ -1,5 +1,5 @@
 """The seed's Part 2 as sweeps: `sweeps/merlin_part2.yaml` and `sweeps/demo_frontends.yaml` plan
-to the expected, readably named configurations, and one trial of every demo frontend trains for
+to the expected, readably named configurations, and one trial of every Part 2 frontend trains for
 an epoch on tiny real synthetic audio, logging what its learnable compressions learned
 (`frontend_params.json`) to a real MLflow store."""
 
@@ -86,26 +86,29 @@ data:
   kind: synthetic
   clip_s: 1.5
   cache_dir: {data}/cache
-  synthetic: {{n_species: 4, n_train: 48, n_test: 16, n_field: 16, output_dir: {data}/synthetic}}
+  synthetic: {{n_species: 4, n_train: 32, n_test: 16, n_field: 16, output_dir: {data}/synthetic}}
 frontend: {{win_length: 512, hop_length: 256, scale: mel, n_mels: 16, image_size: [16, 64]}}
 model: {{name: mobilenetv3_small_050, pretrained: none}}
 train: {{epochs: 1, batch_size: 16, lr: 0.1, milestones: [100], num_workers: 0}}
 eval: {{sets: [test, field]}}
 grid:
-  zip:
-    - frontend.compression: [db, exp, pcen, pcen, [db, pcen, exp]]
-      frontend.pcen.per_band: [false, false, false, true, false]
+  zip:  # every frontend of merlin_part2.yaml (demo_frontends.yaml's five among them)
+    - frontend.compression: [db, exp, exp, pcen, pcen, [db, pcen, exp], [db, pcen]]
+      frontend.exp.per_band: [false, false, true, false, false, false, false]
+      frontend.pcen.per_band: [false, false, false, false, true, false, true]
 """
 
 
-def test_a_trial_of_each_demo_frontend_learns_its_parameters(tmp_path, monkeypatch):
+def test_a_trial_of_each_frontend_learns_its_parameters(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     threads = torch.get_num_threads()
     path = tmp_path / "tiny.yaml"
     path.write_text(TINY.format(data=tmp_path / "data"))
     specs = expand(load_sweep(path))
-    assert [s.name for s in specs] == ["db", "exp", "pcen", "pcen-perband", "db+pcen+exp"]
+    assert [s.name for s in specs] == [
+        "db", "exp", "exp-perband", "pcen", "pcen-perband", "db+pcen+exp", "db+pcen-perband",
+    ]  # fmt: skip
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = MlflowClient(tracking)
     try:
@@ -125,7 +128,8 @@ def test_a_trial_of_each_demo_frontend_learns_its_parameters(tmp_path, monkeypat
                 assert entry["learnable"]
                 for param, values in entry["values"].items():
                     start = entry["initial"][param]
-                    expected = 16 if (name == "pcen" and spec.config.frontend.pcen.per_band) else 1
+                    per_band = getattr(spec.config.frontend, name).per_band
+                    expected = 16 if per_band else 1
                     assert len(values) == expected, (spec.name, param)
                     # One epoch of SGD moves every learnable value off its initialisation (by
                     # more than float32 storage rounds it: ~1e-7 relative).
@@ -138,5 +142,8 @@ def test_a_trial_of_each_demo_frontend_learns_its_parameters(tmp_path, monkeypat
             cfg_local = client.download_artifacts(result.run_id, "config.yaml", str(tmp_path))
             frontend = yaml.safe_load(Path(cfg_local).read_text())["frontend"]
             assert frontend["pcen"]["per_band"] == spec.config.frontend.pcen.per_band
+            assert set(summary["compressions"]) == set(
+                spec.config.frontend.channel_compressions
+            ) - {"db"}
     finally:
         torch.set_num_threads(threads)
