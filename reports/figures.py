@@ -305,7 +305,11 @@ def frontend_comparison(
         ax.margins(x=0.15, y=0.06)
     axes[0].set_yticks(range(len(rows)), [c.label for c in rows])
     axes[0].set_ylabel(key_name(key, keys))
-    fig.suptitle(f"MAP per frontend ({key_name(key, keys)}), best at the top{shown}", fontsize=12)
+    n_seeds = max(len(c.seeds) for c in rows)
+    spread = "dot = mean over seeds, bars ±1 std" if n_seeds > 1 else "one seed, no error bars"
+    fig.suptitle(
+        f"MAP per frontend ({key_name(key, keys)}), best at the top{shown}\n{spread}", fontsize=12
+    )
     return fig
 
 
