@@ -76,7 +76,7 @@ def summarise(table: SweepTable) -> list[Configuration]:
         configs.append(
             Configuration(
                 cfg_key=cfg_key,
-                label=_label(trials[0], table.swept_keys),
+                label=trial_label(trials[0], table.swept_keys),
                 swept=dict(trials[0].swept),
                 seeds=tuple(t.seed for t in trials),
                 map_by_seed={s: v for s, v in map_by_seed.items() if v},
@@ -87,7 +87,7 @@ def summarise(table: SweepTable) -> list[Configuration]:
     return configs
 
 
-def _label(trial, keys: Sequence[str]) -> str:
+def trial_label(trial, keys: Sequence[str]) -> str:
     """A sweep of frontends names each configuration as `specsweep plan` does ("pcen-perband",
     "db+pcen+exp"); other sweeps by their swept values ("win_length=512, mel")."""
     if "frontend.compression" in keys and trial.name:

@@ -26,11 +26,12 @@ from reports.analysis import (
     pareto_front,
     seed_std,
     summarise,
+    trial_label,
     versus_baseline,
     within_noise_of_best,
 )
 from reports.document import Block, Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
-from reports.labels import config_label, sort_key
+from reports.labels import sort_key
 from reports.table import SweepTable
 
 # Small-multiple figures (gallery, curves) show at most this many configurations, in grid order:
@@ -88,7 +89,7 @@ def write_report(
 
 def _figures(table, configs, sets, sigma, comps) -> dict[str, Figure | None]:
     keys = table.swept_keys
-    labels = {t.cfg_key: config_label(t.swept, keys) for t in table.trials}
+    labels = {t.cfg_key: trial_label(t, keys) for t in table.trials}
     # Gallery and curves show every configuration that has something to show, finished or not.
     previews = [(labels[k], table.previews[k]) for k in _grid_order(table) if k in table.previews]
     previews = previews[:MAX_PANELS]
