@@ -7,7 +7,7 @@ running, failed or pruned trial has no final MAP, and a partial mean would misle
     sigma = seed_std(configs, "test")                    # pooled seed-to-seed std, or None
     front = pareto_front(configs, "test")                # cfg_keys, fastest first
     for c in comparisons(configs, table.swept_keys, "test"):
-        print(c.sentence(table.swept_keys, sigma))       # "mel beat linear in 6 of 6 pairs, ..."
+        print(c.sentence(table.swept_keys))   # "mel beat linear: +0.041 MAP [+0.021, +0.060], ..."
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from reports.labels import config_label, levels_text, sort_key
+from reports.stats import ALPHA, PairedTest, paired_test
 from reports.table import SweepTable
 
 
@@ -75,7 +76,7 @@ def summarise(table: SweepTable) -> list[Configuration]:
         configs.append(
             Configuration(
                 cfg_key=cfg_key,
-                label=config_label(trials[0].swept, table.swept_keys),
+                label=trial_label(trials[0], table.swept_keys),
                 swept=dict(trials[0].swept),
                 seeds=tuple(t.seed for t in trials),
                 map_by_seed={s: v for s, v in map_by_seed.items() if v},
@@ -84,6 +85,14 @@ def summarise(table: SweepTable) -> list[Configuration]:
         )
     configs.sort(key=lambda c: tuple(sort_key(c.swept.get(k)) for k in table.swept_keys))
     return configs
+
+
+def trial_label(trial, keys: Sequence[str]) -> str:
+    """A sweep of frontends names each configuration as `specsweep plan` does ("pcen-perband",
+    "db+pcen+exp"); other sweeps by their swept values ("win_length=512, mel")."""
+    if "frontend.compression" in keys and trial.name:
+        return trial.name
+    return config_label(trial.swept, keys)
 
 
 def seed_std(configs: Sequence[Configuration], eval_set: str) -> float | None:
@@ -120,9 +129,12 @@ def pareto_front(configs: Sequence[Configuration], eval_set: str) -> list[str]:
 class Comparison:
     """Paired differences for one factor between two of its levels on one evaluation set.
 
-    A pair is two configurations whose swept values differ only in `keys`; `diffs` are
-    MAP(winner) - MAP(loser), one per pair, and `time_ratios` the training time ratios
-    winner / loser. `winner` is the level with the higher mean difference (ties: the first level).
+    A pair is two configurations whose swept values differ only in `keys`. `seed_diffs` holds,
+    per pair, MAP(winner) - MAP(loser) for each seed both finished: the replicates of the
+    statistics (`test`, see `reports.stats`). `diffs` are the pairs' differences of seed means
+    and `time_ratios` the pairs' training time ratios winner / loser. `winner` is the level with
+    the higher mean paired difference (ties: the first level). `noise_estimated` is False when no
+    pair has two seeds in common: then nothing is called a difference.
     """
 
     keys: tuple[str, ...]
@@ -132,22 +144,38 @@ class Comparison:
     diffs: tuple[float, ...]
     time_ratios: tuple[float, ...]
     pairs: tuple[tuple[str, str], ...]
+    seed_diffs: tuple[tuple[float, ...], ...] = ()
+    noise_estimated: bool = False
+
+    @property
+    def replicates(self) -> tuple[float, ...]:
+        """Every (pair, seed) difference; the pairs' mean differences when seeds are not paired."""
+        flat = tuple(d for per_pair in self.seed_diffs for d in per_pair)
+        return flat or self.diffs
+
+    @property
+    def test(self) -> PairedTest:
+        return paired_test(self.replicates, self.noise_estimated)
+
+    @property
+    def significant(self) -> bool:
+        return self.test.significant
 
     @property
     def mean(self) -> float:
-        return float(np.mean(self.diffs))
+        return float(np.mean(self.replicates))
 
     @property
     def low(self) -> float:
-        return float(np.min(self.diffs))
+        return float(np.min(self.replicates))
 
     @property
     def high(self) -> float:
-        return float(np.max(self.diffs))
+        return float(np.max(self.replicates))
 
     @property
     def wins(self) -> int:
-        return sum(d > 0 for d in self.diffs)
+        return sum(d > 0 for d in self.replicates)
 
     @property
     def time_ratio(self) -> float:
@@ -160,24 +188,51 @@ class Comparison:
             levels_text(self.keys, self.loser, all_keys),
         )
 
-    def within_noise(self, sigma: float | None) -> bool:
-        return sigma is not None and abs(self.mean) < sigma
-
-    def sentence(self, all_keys: Sequence[str], sigma: float | None = None) -> str:
-        """The takeaway, e.g. "mel beat linear in 6 of 6 pairs, +0.041 MAP (range +0.020 to
-        +0.060), at 1.02× the training time"; flagged when the mean is inside the seed noise."""
+    def sentence(self, all_keys: Sequence[str]) -> str:
+        """The takeaway, worded by what the numbers support (see `difference_sentence`)."""
         win, lose = self.names(all_keys)
-        n = len(self.diffs)
-        pairs = "pair" if n == 1 else "pairs"
-        spread = f" (range {self.low:+.3f} to {self.high:+.3f})" if n > 1 else ""
-        if self.mean == 0:
-            text = f"{win} and {lose} tied over {n} {pairs}, +0.000 MAP{spread}"
-        else:
-            text = f"{win} beat {lose} in {self.wins} of {n} {pairs}, {self.mean:+.3f} MAP{spread}"
-        text += f", at {self.time_ratio:.2f}× the training time"
-        if self.within_noise(sigma):
-            text += f"; smaller than the seed-to-seed spread (std {sigma:.3f}), so it may be noise"
-        return text + "."
+        n_pairs = len(self.pairs)
+        text = difference_sentence(win, lose, self.test, self.replicates, n_pairs)
+        return text + f", at {self.time_ratio:.2f}× the training time{_one_seed_tail(self.test)}."
+
+
+def difference_sentence(
+    win: str, lose: str, test: PairedTest, replicates: Sequence[float], n_pairs: int
+) -> str:
+    """ "mel beat linear: +0.041 MAP [+0.021, +0.060], 12 of 12 paired comparisons (sign-flip
+    p = 0.0002)" when the 95% interval excludes 0; "no clear difference between ...: ... won 3
+    of 6 ..." when it does not; with one seed no interval at all, only what was seen (without a
+    closing full stop, so a caller can add the training time)."""
+    if not test.noise_estimated:
+        pairs = "pair" if n_pairs == 1 else "pairs"
+        spread = f" (range {min(replicates):+.3f} to {max(replicates):+.3f})" if n_pairs > 1 else ""
+        if test.mean == 0:
+            return f"{win} and {lose} tied over {n_pairs} {pairs}, +0.000 MAP{spread}"
+        return f"{win} ahead of {lose} in {test.wins} of {n_pairs} {pairs}, {test.mean:+.3f} MAP{spread}"
+    interval = f"{test.mean:+.3f} MAP [{test.low:+.3f}, {test.high:+.3f}]"
+    p = _p_text(test)
+    if test.significant:
+        return f"{win} beat {lose}: {interval}, {test.wins} of {test.n} paired comparisons ({p})"
+    return (
+        f"no clear difference between {win} and {lose}: {interval}, {win} won {test.wins} of "
+        f"{test.n} paired comparisons ({p})"
+    )
+
+
+def _p_text(test: PairedTest) -> str:
+    p = test.p_value
+    text = f"sign-flip p = {p:.2g}" if p >= 0.001 else "sign-flip p < 0.001"
+    if not test.exact:
+        text += ", sampled"
+    if test.p_floor is not None and test.p_floor > ALPHA:
+        text += f", the smallest possible with {test.n} is {test.p_floor:.2g}"
+    return text
+
+
+def _one_seed_tail(test: PairedTest) -> str:
+    if test.noise_estimated:
+        return ""
+    return "; 1 seed: noise not estimated, so not called a difference"
 
 
 def factors(configs: Sequence[Configuration], keys: Sequence[str]) -> list[tuple[str, ...]]:
@@ -217,11 +272,14 @@ def comparisons(
                 a, b, la, lb = b, a, lb, la
             by_levels.setdefault((la, lb), []).append((a, b))
         for (la, lb), pairs in sorted(by_levels.items(), key=lambda kv: _pair_order(kv[0])):
+            seed_diffs = [paired_by_seed(a, b, eval_set)[1] for a, b in pairs]
+            replicates = [d for per_pair in seed_diffs for d in per_pair]
             diffs = [a.map_mean(eval_set) - b.map_mean(eval_set) for a, b in pairs]
-            if np.mean(diffs) < 0:
+            if np.mean(replicates or diffs) < 0:
                 pairs = [(b, a) for a, b in pairs]
                 la, lb = lb, la
                 diffs = [-d for d in diffs]
+                seed_diffs = [tuple(-d for d in per_pair) for per_pair in seed_diffs]
             out.append(
                 Comparison(
                     keys=factor,
@@ -231,9 +289,22 @@ def comparisons(
                     diffs=tuple(float(d) for d in diffs),
                     time_ratios=tuple(a.train_time_s / b.train_time_s for a, b in pairs),
                     pairs=tuple((a.cfg_key, b.cfg_key) for a, b in pairs),
+                    seed_diffs=tuple(seed_diffs),
+                    noise_estimated=any(len(per_pair) > 1 for per_pair in seed_diffs),
                 )
             )
     return out
+
+
+def paired_by_seed(
+    a: Configuration, b: Configuration, eval_set: str
+) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """The seeds both configurations finished and MAP(a) - MAP(b) for each: training with the
+    same seed shares the initialisation and batch order, so these differences are paired."""
+    map_a = dict(zip(a.seeds, a.map_by_seed.get(eval_set, ())))
+    map_b = dict(zip(b.seeds, b.map_by_seed.get(eval_set, ())))
+    seeds = tuple(s for s in a.seeds if s in map_a and s in map_b)
+    return seeds, tuple(float(map_a[s] - map_b[s]) for s in seeds)
 
 
 def within_noise_of_best(
@@ -262,3 +333,114 @@ def _level_order(level: tuple[Any, ...]) -> tuple:
 
 def _pair_order(levels: tuple[tuple, tuple]) -> tuple:
     return (_level_order(levels[0]), _level_order(levels[1]))
+
+
+# --------------------------------------------------------------------------- frontend vs dB
+
+COMPRESSION_KEY = "frontend.compression"
+BASELINE = "db"
+# Keys that belong to "the frontend" of a Part 2 sweep: the compression and its own settings.
+_FRONTEND_PREFIXES = ("frontend.db.", "frontend.exp.", "frontend.pcen.")
+_FRONTEND_KEYS = (COMPRESSION_KEY, "frontend.repeat_channels")
+
+
+def is_frontend_key(key: str) -> bool:
+    return key in _FRONTEND_KEYS or key.startswith(_FRONTEND_PREFIXES)
+
+
+@dataclass(frozen=True)
+class VersusBaseline:
+    """One frontend against the dB configuration with the same other settings, paired by seed.
+
+    `map_diffs[set]` are MAP(frontend) - MAP(dB) per common seed (`seeds`), `time_ratios` the
+    per-seed training time ratios frontend / dB.
+    """
+
+    config: Configuration
+    baseline: Configuration
+    seeds: tuple[int, ...]
+    map_diffs: Mapping[str, tuple[float, ...]]
+    time_ratios: tuple[float, ...]
+
+    def test(self, eval_set: str) -> PairedTest:
+        return paired_test(self.map_diffs[eval_set], len(self.seeds) > 1)
+
+    @property
+    def time_ratio(self) -> float:
+        """Geometric mean of the per-seed ratios."""
+        return float(np.exp(np.mean(np.log(self.time_ratios))))
+
+    def cost_text(self) -> str:
+        """ "1.32× dB's training time (1.28-1.37 over 6 seeds)"."""
+        n = len(self.time_ratios)
+        spread = (
+            f" ({min(self.time_ratios):.2f}–{max(self.time_ratios):.2f} over {n} seeds)"
+            if n > 1
+            else " (1 seed)"
+        )
+        return f"{self.time_ratio:.2f}× {BASELINE}'s training time{spread}"
+
+    def sentence(self, eval_set: str) -> str:
+        """ "pcen beat db: +0.021 MAP [...], 6 of 6 paired comparisons (...); 1.35× db's ..."."""
+        test = self.test(eval_set)
+        text = difference_sentence(
+            self.config.label, self.baseline.label, test, self.map_diffs[eval_set], 1
+        )
+        if not test.noise_estimated:
+            text = (
+                f"{self.config.label} vs {self.baseline.label}: {test.mean:+.3f} MAP; 1 seed: "
+                "noise not estimated, so not called a difference"
+            )
+        return f"{text}; {self.cost_text()}."
+
+
+def versus_baseline(
+    configs: Sequence[Configuration], keys: Sequence[str], eval_sets: Sequence[str]
+) -> list[VersusBaseline]:
+    """Every configuration whose compression is not dB against the dB configuration that shares
+    all its other swept values (everything but the compression and its settings), in grid
+    order; empty when the sweep does not vary the compression or has no dB point."""
+    if COMPRESSION_KEY not in keys:
+        return []
+    others = [k for k in keys if not is_frontend_key(k)]
+    baselines = {
+        tuple(c.swept.get(k) for k in others): c
+        for c in configs
+        if c.swept.get(COMPRESSION_KEY) == BASELINE
+    }
+    out = []
+    for c in configs:
+        base = baselines.get(tuple(c.swept.get(k) for k in others))
+        if base is None or c is base or c.swept.get(COMPRESSION_KEY) == BASELINE:
+            continue
+        time_a = dict(zip(c.seeds, c.train_time_by_seed_s))
+        time_b = dict(zip(base.seeds, base.train_time_by_seed_s))
+        seeds = tuple(s for s in c.seeds if s in time_b)
+        if not seeds:
+            continue
+        diffs = {}
+        for s in eval_sets:
+            if c.has(s) and base.has(s):
+                diffs[s] = paired_by_seed(c, base, s)[1]
+        out.append(
+            VersusBaseline(
+                config=c,
+                baseline=base,
+                seeds=seeds,
+                map_diffs=diffs,
+                time_ratios=tuple(time_a[s] / time_b[s] for s in seeds),
+            )
+        )
+    return out
+
+
+def configuration_stds(
+    configs: Sequence[Configuration], eval_set: str
+) -> list[tuple[Configuration, float]]:
+    """Each configuration's MAP std over its seeds (ddof=1), for those with two or more."""
+    out = []
+    for c in configs:
+        std = c.map_std(eval_set) if c.has(eval_set) else None
+        if std is not None:
+            out.append((c, std))
+    return out

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from reports.analysis import Comparison, Configuration, pareto_front
-from reports.labels import compact_text, key_name, sort_key, value_text
+from reports.labels import key_name, sort_key, value_text
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
 # Colour-blind-safe (Okabe–Ito), then matplotlib's tab10 for long lists.
@@ -279,7 +279,6 @@ def frontend_comparison(
     shown = _best_of(len(rows), max_rows)
     rows = rows[-max_rows:]
     colours = {v: _colour(i) for i, v in enumerate(_levels(configs, key))}
-    others = [k for k in keys if k != key]
 
     fig = new_figure(4.2 * len(sets) + 3.5, 0.42 * len(rows) + 1.6)
     axes = fig.subplots(1, len(sets), sharey=True, squeeze=False)[0]
@@ -304,25 +303,23 @@ def frontend_comparison(
         ax.set_xlabel(f"MAP on {eval_set}")
         ax.grid(axis="x", alpha=0.3)
         ax.margins(x=0.15, y=0.06)
-    labels = []
-    for c in rows:
-        label = value_text(c.swept.get(key))
-        rest = compact_text(others, [c.swept.get(k) for k in others], keys)
-        labels.append(f"{label}  ({rest})" if rest else label)
-    axes[0].set_yticks(range(len(rows)), labels)
+    axes[0].set_yticks(range(len(rows)), [c.label for c in rows])
     axes[0].set_ylabel(key_name(key, keys))
-    fig.suptitle(f"MAP per frontend ({key_name(key, keys)}), best at the top{shown}", fontsize=12)
+    n_seeds = max(len(c.seeds) for c in rows)
+    spread = "dot = mean over seeds, bars ±1 std" if n_seeds > 1 else "one seed, no error bars"
+    fig.suptitle(
+        f"MAP per frontend ({key_name(key, keys)}), best at the top{shown}\n{spread}", fontsize=12
+    )
     return fig
 
 
 def factor_effects(
-    comparisons: Mapping[str, Sequence[Comparison]],
-    keys: Sequence[str],
-    sigma: Mapping[str, float | None],
+    comparisons: Mapping[str, Sequence[Comparison]], keys: Sequence[str]
 ) -> Figure | None:
     """Paired differences per factor: each row one factor's two levels (the winner on the first
-    set first), dots = the pairs, diamond = mean, bar = range; the grey band is the pooled
-    seed-to-seed std, inside which a difference may be noise. One panel per evaluation set."""
+    set first); dots = the paired differences (one per pair and seed), diamond = their mean,
+    bar = its 95% t interval (with one seed: the range, in grey). A row is coloured only when
+    its interval excludes 0. One panel per evaluation set."""
     sets = [s for s, comps in comparisons.items() if comps]
     if not sets:
         return None
@@ -338,27 +335,33 @@ def factor_effects(
 
     fig = new_figure(max(10.0, 4.6 * len(sets) + 3.8), 0.55 * len(rows) + 2.0)
     axes = fig.subplots(1, len(sets), sharey=True, squeeze=False)[0]
-    reversed_anywhere = False
+    kinds = set()
     for ax, eval_set in zip(axes, sets):
-        sd = sigma.get(eval_set)
-        if sd is not None:
-            ax.axvspan(-sd, sd, color="0.88", zorder=0)
         ax.axvline(0, color="0.3", lw=1)
         for c in comparisons[eval_set]:
             y = len(rows) - 1 - row_of[(c.keys, frozenset((c.winner, c.loser)))]
             sign = 1.0 if c.winner == rows[len(rows) - 1 - y].winner else -1.0
-            diffs = sign * np.asarray(c.diffs)
-            mean = float(diffs.mean())
-            noisy = c.within_noise(sd)
-            colour = "0.55" if noisy else ("#009E73" if mean > 0 else "#D55E00")
-            reversed_anywhere |= not noisy and mean < 0
-            ax.plot([diffs.min(), diffs.max()], [y, y], color=colour, lw=2.5, alpha=0.6)
+            diffs = sign * np.asarray(c.replicates)
+            test = c.test
+            mean = sign * test.mean
+            if not test.noise_estimated:
+                kind, colour, bar = "one_seed", "0.7", (diffs.min(), diffs.max())
+            else:
+                bar = tuple(sorted((sign * test.low, sign * test.high)))
+                kind = ("first" if mean > 0 else "second") if test.significant else "unclear"
+                colour = {"first": "#009E73", "second": "#D55E00", "unclear": "0.5"}[kind]
+            kinds.add(kind)
+            ax.plot(bar, [y, y], color=colour, lw=2.5, alpha=0.6, solid_capstyle="butt")
             ax.plot(diffs, np.full_like(diffs, y), "o", ms=4, color=colour, alpha=0.7)
-            ax.plot(mean, y, "D", ms=9, color=colour, mec="black")
+            face = "white" if kind == "one_seed" else colour  # hollow: nothing was tested
+            ax.plot(mean, y, "D", ms=9, color=colour, mfc=face, mec="black")
             wins = int((diffs > 0).sum())
-            pairs = "pair" if len(diffs) == 1 else "pairs"
+            what = (
+                "comparisons" if test.noise_estimated else ("pair" if len(diffs) == 1 else "pairs")
+            )
+            interval = f" [{bar[0]:+.3f}, {bar[1]:+.3f}]" if test.noise_estimated else ""
             ax.annotate(
-                f"{mean:+.3f}  ({wins}/{len(diffs)} {pairs})",
+                f"{mean:+.3f}{interval}  ({wins}/{len(diffs)} {what})",
                 (mean, y),
                 xytext=(0, 9),
                 textcoords="offset points",
@@ -366,50 +369,25 @@ def factor_effects(
                 va="bottom",
                 fontsize=8,
             )
-        noise = f", seed std {sd:.3f}" if sd is not None else ""
-        ax.set_title(f"evaluation set: {eval_set}{noise}", fontsize=11)
-        ax.set_xlabel("MAP difference, first − second (per pair)")
+        ax.set_title(f"evaluation set: {eval_set}", fontsize=11)
+        ax.set_xlabel("MAP difference, first − second")
         ax.grid(axis="x", alpha=0.3)
         ax.margins(x=0.15)
+    legend = {
+        "first": ("#009E73", "first wins: 95% interval excludes 0"),
+        "second": ("#D55E00", "second wins: 95% interval excludes 0"),
+        "unclear": ("0.5", "no clear difference: interval includes 0"),
+        "one_seed": ("0.7", "1 seed: noise not estimated (bar: range)"),
+    }
     handles = [
         Line2D(
-            [],
-            [],
-            ls="none",
-            marker="D",
-            ms=8,
-            color="#009E73",
-            mec="black",
-            label="first wins, beyond the seed noise",
-        ),
-        *[
-            Line2D(
-                [],
-                [],
-                ls="none",
-                marker="D",
-                ms=8,
-                color="#D55E00",
-                mec="black",
-                label="second wins, beyond the seed noise",
-            )
-        ][: int(reversed_anywhere)],
-        Line2D(
-            [],
-            [],
-            ls="none",
-            marker="D",
-            ms=8,
-            color="0.55",
-            mec="black",
-            label="within the seed noise (may be noise)",
-        ),
-        Line2D([], [], ls="none", marker="o", ms=4, color="0.4", label="one pair"),
-    ]
-    if any(sigma.get(s) is not None for s in sets):
-        from matplotlib.patches import Patch
-
-        handles.append(Patch(color="0.88", label="±1 pooled seed-to-seed std"))
+            [], [], ls="none", marker="D", ms=8, color=colour, mec="black", label=label,
+            mfc="white" if kind == "one_seed" else colour,
+        )
+        for kind, (colour, label) in legend.items()
+        if kind in kinds
+    ]  # fmt: skip
+    handles.append(Line2D([], [], ls="none", marker="o", ms=4, color="0.4", label="one difference"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     labels = []
     for c in reversed(rows):
@@ -417,9 +395,14 @@ def factor_effects(
         labels.append(f"{win}\nvs {lose}")
     axes[0].set_yticks(range(len(rows)), labels, fontsize=9)
     axes[0].set_ylim(-0.6, len(rows) - 0.4)
+    estimated = any(c.test.noise_estimated for comps in comparisons.values() for c in comps)
     fig.suptitle(
-        "Factor effects: pairs of configurations that differ in one factor only\n"
-        "diamond = mean difference, bar = range over the pairs",
+        "Factor effects: configurations that differ in one factor only, paired by seed\n"
+        + (
+            "diamond = mean difference, bar = 95% t interval, dots = (pair, seed) differences"
+            if estimated
+            else "one seed: diamond = mean difference, bar = range over the pairs"
+        ),
         fontsize=12,
     )
     return fig
@@ -606,3 +589,62 @@ def _mean_curve(histories: Sequence[Sequence[tuple[int, float]]]):
     if not epochs:
         return None
     return epochs, [float(np.mean([h[e] for h in histories])) for e in epochs]
+
+
+def learned_parameters(
+    learned: Sequence[tuple[str, int, Mapping[str, Any]]], max_configs: int = 8
+) -> Figure | None:
+    """What the learnable compressions learned: one panel per (compression, parameter), the value
+    against band centre frequency, one line per trial (colour = configuration; a global value is
+    a flat line), the initial value dashed. `learned` holds `(configuration label, seed,
+    frontend_params.json content)`. None when no trial logged any."""
+    learned = [x for x in learned if x[2].get("compressions")]
+    if not learned:
+        return None
+    labels = list(dict.fromkeys(label for label, _, _ in learned))[:max_configs]
+    colours = {label: _colour(i) for i, label in enumerate(labels)}
+    panels: dict[tuple[str, str], float | None] = {}
+    for _, _, summary in learned:
+        for name, entry in summary["compressions"].items():
+            for param in entry["values"]:
+                panels.setdefault((name, param), entry.get("initial", {}).get(param))
+    ncols = min(3, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig = new_figure(4.3 * ncols + 2.6, 3.0 * nrows + 1.0)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_axis_off()
+    for ax, ((name, param), initial) in zip(axes.flat, panels.items()):
+        lo, hi = np.inf, -np.inf
+        y_lo, y_hi = np.inf, -np.inf
+        for label, _seed, summary in learned:
+            if label not in colours:
+                continue
+            entry = summary["compressions"].get(name)
+            if entry is None or param not in entry["values"]:
+                continue
+            values = np.asarray(entry["values"][param], dtype=float)
+            band_khz = np.asarray(summary["band_hz"], dtype=float) / 1000.0
+            lo, hi = min(lo, band_khz[0]), max(hi, band_khz[-1])
+            if values.size == 1:
+                values = np.full(band_khz.size, values[0])
+            y_lo, y_hi = min(y_lo, values.min()), max(y_hi, values.max())
+            ax.plot(band_khz, values, color=colours[label], lw=1.2, alpha=0.75)
+        if initial is not None and np.isfinite(lo):
+            ax.plot([lo, hi], [initial, initial], color="black", ls="--", lw=1)
+        if initial is not None:
+            y_lo, y_hi = min(y_lo, initial), max(y_hi, initial)
+        if y_lo > 0 and y_hi / y_lo > 10:  # a parameter that moved by decades
+            ax.set_yscale("log")
+        ax.set_title(f"{name}: {param}", fontsize=10)
+        ax.set_xlabel("band centre frequency (kHz)")
+        ax.grid(alpha=0.3)
+    handles = [Line2D([], [], color=colours[label], lw=2, label=label) for label in labels]
+    handles.append(Line2D([], [], color="black", ls="--", lw=1, label="initial value"))
+    fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=9)
+    fig.suptitle(
+        "Learned frontend parameters after training: one line per trial (seed), "
+        "flat where the value is global",
+        fontsize=11,
+    )
+    return fig

@@ -18,15 +18,20 @@ from matplotlib.figure import Figure
 
 from reports import figures
 from reports.analysis import (
+    BASELINE,
     Configuration,
+    VersusBaseline,
     comparisons,
+    configuration_stds,
     pareto_front,
     seed_std,
     summarise,
+    trial_label,
+    versus_baseline,
     within_noise_of_best,
 )
 from reports.document import Block, Bullets, Heading, Image, Paragraph, Table, to_html, to_markdown
-from reports.labels import config_label, sort_key
+from reports.labels import sort_key
 from reports.learning import learning_warning
 from reports.table import SweepTable
 
@@ -37,6 +42,7 @@ MAX_PANELS = 24
 FIGURE_FILES = {
     "map_vs_time": "map_vs_time.png",
     "frontends": "frontends.png",
+    "learned_parameters": "learned_parameters.png",
     "factor_effects": "factor_effects.png",
     "seed_noise": "seed_noise.png",
     "gallery": "gallery.png",
@@ -60,6 +66,7 @@ def write_report(
     keys, sets = table.swept_keys, [s for s in table.eval_sets if any(c.has(s) for c in configs)]
     sigma = {s: seed_std(configs, s) for s in sets}
     comps = {s: comparisons(configs, keys, s) for s in sets}
+    versus = versus_baseline(configs, keys, sets)
 
     built = _figures(table, configs, sets, sigma, comps)
     written = []
@@ -71,7 +78,8 @@ def write_report(
     written.append(table.to_csv(out_dir / "table.csv"))
 
     now = now or dt.datetime.now(dt.UTC)
-    blocks = _blocks(table, configs, sets, sigma, comps, {k for k, f in built.items() if f}, now)
+    drawn = {k for k, f in built.items() if f}
+    blocks = _blocks(table, configs, sets, sigma, comps, versus, drawn, now)
     title = f"Sweep report: {table.experiment}"
     md = out_dir / "report.md"
     md.write_text(to_markdown(blocks), encoding="utf-8")
@@ -82,7 +90,7 @@ def write_report(
 
 def _figures(table, configs, sets, sigma, comps) -> dict[str, Figure | None]:
     keys = table.swept_keys
-    labels = {t.cfg_key: config_label(t.swept, keys) for t in table.trials}
+    labels = {t.cfg_key: trial_label(t, keys) for t in table.trials}
     # Gallery and curves show every configuration that has something to show, finished or not.
     previews = [(labels[k], table.previews[k]) for k in _grid_order(table) if k in table.previews]
     previews = previews[:MAX_PANELS]
@@ -93,7 +101,10 @@ def _figures(table, configs, sets, sigma, comps) -> dict[str, Figure | None]:
     return {
         "map_vs_time": figures.map_vs_time(configs, keys, sets) if configs else None,
         "frontends": figures.frontend_comparison(configs, keys, sets),
-        "factor_effects": figures.factor_effects(comps, keys, sigma),
+        "learned_parameters": figures.learned_parameters(
+            [(labels[t.cfg_key], t.seed, t.frontend_params) for t in _in_grid_order(table)]
+        ),
+        "factor_effects": figures.factor_effects(comps, keys),
         "seed_noise": figures.seed_noise(configs, sets, sigma),
         "gallery": figures.gallery(previews),
         "training_curves": figures.training_curves(curves, table.eval_sets),
@@ -107,6 +118,12 @@ def _grid_order(table: SweepTable) -> list[str]:
     return sorted(
         first, key=lambda k: tuple(sort_key(first[k].swept.get(x)) for x in table.swept_keys)
     )
+
+
+def _in_grid_order(table: SweepTable) -> list:
+    """Finished trials, configurations in grid order, seeds ascending."""
+    rank = {k: i for i, k in enumerate(_grid_order(table))}
+    return sorted((t for t in table.trials if t.finished), key=lambda t: (rank[t.cfg_key], t.seed))
 
 
 def _capped(n: int) -> str:
@@ -170,7 +187,7 @@ def _status_blocks(table: SweepTable, configs: Sequence[Configuration]) -> list[
     return blocks
 
 
-def _takeaways(table, configs, sets, sigma, comps) -> list[str]:
+def _takeaways(table, configs, sets, sigma, comps, versus) -> list[str]:
     keys = table.swept_keys
     items = []
     by_key = {c.cfg_key: c for c in configs}
@@ -191,13 +208,54 @@ def _takeaways(table, configs, sets, sigma, comps) -> list[str]:
                 f"({best.train_time_s / fastest.train_time_s:.1f}× faster than the best, "
                 f"{best.map_mean(s) - fastest.map_mean(s):.3f} MAP lower)."
             )
+    items += _versus_takeaways(versus, sets)
+    if all(not c.test.noise_estimated for s in sets for c in comps[s]) and comps[sets[0]]:
+        items.append(
+            "1 seed: the seed-to-seed noise is not estimated, so no difference below is called "
+            "real; sweep two or more seeds (seeds: N) to test them."
+        )
     # The factor takeaways on the first evaluation set; every set's are under "Factor effects".
     primary = sets[0]
     for comp in comps[primary]:
-        items.append(f"On {primary}: {comp.sentence(keys, sigma[primary])}")
+        items.append(f"On {primary}: {comp.sentence(keys)}")
     if len(sets) > 1 and any(comps[s] for s in sets[1:]):
         items.append(f"Factor effects on {', '.join(sets[1:])}: see below.")
     return items
+
+
+def _versus_takeaways(versus: Sequence[VersusBaseline], sets) -> list[str]:
+    """Which frontend did best against dB on each set, whether beyond the noise, and the cost."""
+    if not versus:
+        return []
+    items = []
+    for s in sets:
+        rows = [v for v in versus if s in v.map_diffs]
+        if not rows:
+            continue
+        top = max(rows, key=lambda v: v.test(s).mean)
+        real = [v.config.label for v in rows if v.test(s).significant]
+        verdict = (
+            f" Beyond the seed noise (95% interval excludes 0): {', '.join(real)}."
+            if real
+            else (
+                " None of the frontends differs from "
+                f"{BASELINE} beyond the seed noise (every 95% interval includes 0)."
+                if top.test(s).noise_estimated
+                else ""
+            )
+        )
+        items.append(f"Frontends against {BASELINE} on {s}, best: {top.sentence(s)}{verdict}")
+    costly = max(versus, key=lambda v: v.time_ratio)
+    items.append(
+        f"Costliest frontend: {costly.config.label} at {costly.cost_text()} (the seed study saw "
+        "trainable PCEN take up to about 1.5× as long as dB)."
+    )
+    return items
+
+
+# The seed study's seed-to-seed std (n = 5): on its curated test set and on the low-SNR SWAMP set.
+SEED_STUDY_STD = {"test": 0.010, "field": 0.017}
+SEED_STUDY_SET = {"test": "its curated test set", "field": "SWAMP, its low-SNR field set"}
 
 
 def _noise_blocks(configs, sets, sigma, comps, keys) -> list[Block]:
@@ -208,35 +266,126 @@ def _noise_blocks(configs, sets, sigma, comps, keys) -> list[Block]:
         sd = sigma[s]
         if sd is None:
             continue
-        n = sum(len(c.map_by_seed.get(s, ())) > 1 for c in configs)
+        n = len(configuration_stds(configs, s))
         tied = within_noise_of_best(configs, s, sd)
-        small = [c for c in comps[s] if c.within_noise(sd)]
-        text = (
-            f"{s}: seed-to-seed std {sd:.3f} MAP (pooled over {n} configurations with two or "
-            f"more seeds). {len(tied)} configuration{'s are' if len(tied) != 1 else ' is'} within "
-            f"one std of the best: " + "; ".join(c.label for c in tied) + "."
+        study = SEED_STUDY_STD.get(s)
+        beside = (
+            f" (the seed study: {study:.3f} on {SEED_STUDY_SET[s]})" if study is not None else ""
         )
-        if small:
-            names = [" vs ".join(c.names(keys)) + f" ({c.mean:+.3f})" for c in small]
-            text += " Factor differences smaller than the noise: " + "; ".join(names) + "."
-        else:
-            text += " Every factor difference is larger than the noise."
+        text = (
+            f"{s}: pooled seed-to-seed std {sd:.3f} MAP{beside}, over {n} configurations with "
+            f"two or more seeds. {len(tied)} configuration{'s are' if len(tied) != 1 else ' is'} "
+            "within one std of the best: " + "; ".join(c.label for c in tied) + "."
+        )
+        unclear = [c for c in comps[s] if not c.significant]
+        if unclear:
+            names = [" vs ".join(c.names(keys)) + f" ({c.mean:+.3f})" for c in unclear]
+            text += (
+                " Factor differences whose 95% interval includes 0 (not told apart from noise): "
+                + "; ".join(names)
+                + "."
+            )
+        elif comps[s]:
+            text += " Every factor difference's 95% interval excludes 0."
         items.append(text)
+    header = ("configuration", "seeds", *(f"MAP std over seeds ({s})" for s in sets))
+    stds = {s: dict((c.cfg_key, v) for c, v in configuration_stds(configs, s)) for s in sets}
+    rows = [
+        (c.label, str(len(c.seeds)), *(_num(stds[s].get(c.cfg_key)) for s in sets)) for c in configs
+    ]
+    rows.append(("pooled", "", *(_num(sigma[s]) for s in sets)))
+    rows.append(("seed study (n = 5)", "5", *(_num(SEED_STUDY_STD.get(s)) for s in sets)))
     return [
         Heading("Seed noise"),
         Paragraph(
             "The same configuration trained with different seeds does not reach the same MAP. "
-            "A difference smaller than this spread may be noise (the seed study found a std of "
-            "about 0.010 MAP on its test set, 0.017 on SWAMP)."
+            "Each configuration's std over its seeds, pooled over configurations (the seed "
+            "study found about 0.010 MAP on its test set, 0.017 on SWAMP):"
         ),
+        Table(header, tuple(rows)),
         Bullets(tuple(items)),
         Image(
             FIGURE_FILES["seed_noise"],
             "MAP of each seed per configuration",
             "Dots: each seed's final MAP; bar: the mean. Shaded: within one pooled std of the "
-            "best mean, where this sweep cannot tell configurations apart.",
+            "best mean.",
         ),
     ]
+
+
+def _frontend_blocks(versus: Sequence[VersusBaseline], sets, learned_drawn: bool) -> list[Block]:
+    blocks: list[Block] = []
+    if versus:
+        blocks += [
+            Paragraph(
+                f"Each frontend against {BASELINE} with the same other settings, paired by seed: "
+                f"training time relative to {BASELINE} (geometric mean of the per-seed ratios, "
+                "their range in brackets) and MAP difference with its 95% t interval over the "
+                "seeds (* : the interval excludes 0)."
+            ),
+            _cost_table(versus, sets),
+            Bullets(
+                tuple(f"On {s}: {v.sentence(s)}" for s in sets for v in versus if s in v.map_diffs)
+            ),
+        ]
+    if learned_drawn:
+        blocks.append(
+            Image(
+                FIGURE_FILES["learned_parameters"],
+                "Learned frontend parameters per band",
+                "Each trial's exp exponent and PCEN parameters after training "
+                "(frontend_params.json), against the band's centre frequency: one line per "
+                "trial, colour = configuration, a flat line where the parameter is global; "
+                "dashed: the initial value.",
+            )
+        )
+    return blocks
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _interval_text(v: VersusBaseline, eval_set: str) -> str:
+    if eval_set not in v.map_diffs:
+        return ""
+    test = v.test(eval_set)
+    if not test.noise_estimated:
+        return f"{test.mean:+.3f} (1 seed)"
+    mark = " *" if test.significant else ""
+    return f"{test.mean:+.3f} [{test.low:+.3f}, {test.high:+.3f}]{mark}"
+
+
+def _cost_table(versus: Sequence[VersusBaseline], sets) -> Table:
+    header = (
+        "frontend",
+        "paired seeds",
+        "training time",
+        f"× {BASELINE} (range over seeds)",
+        *(f"MAP − {BASELINE} on {s} [95% t interval]" for s in sets),
+    )
+    rows = []
+    shown = set()
+    for v in versus:
+        base = v.baseline
+        if base.cfg_key not in shown:
+            shown.add(base.cfg_key)
+            rows.append(
+                (base.label, str(len(base.seeds)), duration_text(base.train_time_s), "1.00")
+                + ("",) * len(sets)
+            )
+        ratios = v.time_ratios
+        spread = f" ({min(ratios):.2f}–{max(ratios):.2f})" if len(ratios) > 1 else ""
+        rows.append(
+            (
+                v.config.label,
+                str(len(v.seeds)),
+                duration_text(v.config.train_time_s),
+                f"{v.time_ratio:.2f}{spread}",
+                *(_interval_text(v, s) for s in sets),
+            )
+        )
+    return Table(header, tuple(rows))
 
 
 def _config_table(configs, sets) -> Table:
@@ -253,7 +402,9 @@ def _config_table(configs, sets) -> Table:
     return Table(header, rows)
 
 
-def _blocks(table, configs, sets, sigma, comps, drawn: set[str], now: dt.datetime) -> list[Block]:
+def _blocks(
+    table, configs, sets, sigma, comps, versus, drawn: set[str], now: dt.datetime
+) -> list[Block]:
     keys = table.swept_keys
     blocks: list[Block] = [Heading(f"Sweep report: {table.experiment}", 1)]
     source = f"Runs read from {table.source}. " if table.source else ""
@@ -272,7 +423,7 @@ def _blocks(table, configs, sets, sigma, comps, drawn: set[str], now: dt.datetim
     else:
         blocks += [
             Heading("Takeaways"),
-            Bullets(tuple(_takeaways(table, configs, sets, sigma, comps))),
+            Bullets(tuple(_takeaways(table, configs, sets, sigma, comps, versus))),
         ]
         blocks += [
             Heading("MAP vs training time"),
@@ -292,9 +443,11 @@ def _blocks(table, configs, sets, sigma, comps, drawn: set[str], now: dt.datetim
                     FIGURE_FILES["frontends"],
                     "MAP per frontend on each evaluation set",
                     "One row per configuration, best on the first evaluation set at the top; "
-                    "each panel has its own MAP axis.",
+                    "dot: mean over seeds, error bars: ±1 std over seeds; each panel has its own "
+                    "MAP axis.",
                 )
             )
+            blocks += _frontend_blocks(versus, sets, "learned_parameters" in drawn)
         else:
             blocks.append(
                 Paragraph(
@@ -310,14 +463,17 @@ def _blocks(table, configs, sets, sigma, comps, drawn: set[str], now: dt.datetim
                     "Paired differences per swept factor",
                     "Each row compares two levels of one factor over the pairs of configurations "
                     "that differ in that factor only (factors the grid ties together, such as a "
-                    "hop with its image size, are compared together). Green: first wins, beyond "
-                    "the seed noise; grey: within it.",
+                    "hop with its image size, are compared together). The replicates are the "
+                    "paired differences, one per pair of configurations and seed both finished; "
+                    "the bar is the 95% Student t interval of their mean, and a row is coloured "
+                    "only when it excludes 0 (green: the first level wins, orange: the second). "
+                    "The p-values in the sentences are exact two-sided sign-flip (permutation) "
+                    "tests over the same differences. With one seed there is no noise estimate: "
+                    "rows are grey and nothing is called a difference.",
                 )
             )
             for s in sets:
-                blocks.append(
-                    Bullets(tuple(f"On {s}: {c.sentence(keys, sigma[s])}" for c in comps[s]))
-                )
+                blocks.append(Bullets(tuple(f"On {s}: {c.sentence(keys)}" for c in comps[s])))
         else:
             blocks.append(
                 Paragraph(

@@ -32,7 +32,9 @@ class Trial:
 
     `map` holds the final MAP per evaluation set (`map_<set>` metrics); it is empty for a trial that
     never reached evaluation. `curves` holds the per-epoch validation MAP, `((epoch, map), ...)`
-    with 1-based epochs, per evaluation set.
+    with 1-based epochs, per evaluation set. `frontend_params` is the `frontend_params.json` a
+    trial with a learnable compression logs: `{"band_hz": [...], "compressions": {name:
+    {"learnable", "values": {param: [...]}, "initial": {param: value}}}}`.
     """
 
     run_id: str
@@ -47,6 +49,8 @@ class Trial:
     attempts: int = 1
     metrics: Mapping[str, float] = field(default_factory=dict)
     curves: Mapping[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    # The run's frontend_params.json (what its exp / PCEN learned); empty without one.
+    frontend_params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -332,7 +332,46 @@ def _label(key: str, value: Any) -> str:
 
 
 def point_name(point: dict[str, Any]) -> str:
-    return "-".join(_label(k, v) for k, v in point.items()) or "base"
+    """The point's readable name: its values' labels joined by '-' ("w512-h128-mel-128x512").
+
+    When the point sets `frontend.compression`, its settings of a compression it does not use
+    (`frontend.pcen.*` for dB), its false flags and its `repeat_channels` are left out, so a
+    frontend axis reads "db", "pcen", "pcen-perband", "db+pcen+exp" (sweeps/merlin_part2.yaml);
+    a true flag is prefixed with its compression ("pcen.perband") when the point uses both
+    learnable ones (exp and pcen).
+    """
+    used = _compressions_in(point)
+    parts = []
+    for key, value in point.items():
+        sub = _compression_section(key)
+        if used is not None and key == "frontend.repeat_channels":
+            continue  # implied: a single compression fills the channels, a list has one each
+        if used is None or sub is None:
+            parts.append(_label(key, value))
+        elif sub in used and value is not False:
+            label = _label(key, value)
+            ambiguous = {"exp", "pcen"} <= used
+            parts.append(f"{sub}.{label}" if ambiguous else label)
+    return "-".join(parts) or "base"
+
+
+# Compressions with a settings section of their own under `frontend.` (FrontendConfig fields).
+_COMPRESSION_SECTIONS = ("db", "exp", "pcen")
+
+
+def _compressions_in(point: dict[str, Any]) -> set[str] | None:
+    """The compression names a point sets, or None when it does not sweep the compression."""
+    value = point.get("frontend.compression")
+    if value is None:
+        return None
+    return {value} if isinstance(value, str) else {str(v) for v in value}
+
+
+def _compression_section(key: str) -> str | None:
+    parts = key.split(".")
+    if len(parts) == 3 and parts[0] == "frontend" and parts[1] in _COMPRESSION_SECTIONS:
+        return parts[1]
+    return None
 
 
 # --------------------------------------------------------------------------- resolution

@@ -4,7 +4,7 @@ The layout read here is the one `runner.trial` writes (docs/design.md, decision 
 run per trial tagged `specsweep.kind=trial`, `cfg_key`, `seed`, `attempt`, `trial_name`, `swept`
 (JSON list of swept keys), `reason`; params = the resolved config with dotted keys (tuples as
 JSON, None as `na`); final metrics `map_<set>`, `train_time_s`, ...; per-epoch `val_map_<set>`;
-artifact `preview.npy`. The report goes to the sweep's summary run (`specsweep.kind=summary`)
+artifacts `preview.npy` and `frontend_params.json`. The report goes to the sweep's summary run (`specsweep.kind=summary`)
 under `report/`.
 
     client = connect("sqlite:///mlflow.db")
@@ -42,6 +42,7 @@ REPORT_ARTIFACT_PATH = "report"
 HTTP_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 # Not config values: they identify the run, so they never count as swept.
 _NOT_SWEPT = {"seed"}
+FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"  # logged by runner.trial (learned exp / PCEN)
 
 
 def connect(tracking_uri: str) -> MlflowClient:
@@ -282,7 +283,17 @@ def _trial(client, run: Run, n_runs: int, swept_keys, eval_sets) -> Trial:
         attempts=max(n_runs, _attempt(run)),
         metrics={k: v for k, v in metrics.items() if not k.startswith("val_map_")},
         curves=curves,
+        frontend_params=_frontend_params(client, run.info.run_id) if status == "finished" else {},
     )
+
+
+def _frontend_params(client: MlflowClient, run_id: str) -> dict:
+    """The run's `frontend_params.json` (runner.trial), or {} when it logged none."""
+    if not any(f.path == FRONTEND_PARAMS_ARTIFACT for f in client.list_artifacts(run_id)):
+        return {}
+    with tempfile.TemporaryDirectory(prefix="specsweep-params-") as tmp:
+        local = client.download_artifacts(run_id, FRONTEND_PARAMS_ARTIFACT, tmp)
+        return json.loads(Path(local).read_text())
 
 
 def _previews(client: MlflowClient, by_trial: dict[tuple[str, int], list[Run]]) -> dict:

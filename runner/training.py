@@ -74,10 +74,15 @@ def synchronize(device: torch.device) -> None:
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """SGD with momentum or AdamW; weight decay only on weights of rank >= 2 (not on biases, norm
     scales, or the frontend's scalar and per-band parameters), as timm's recipes do."""
+    # The frontend's exp / PCEN values are stored (1, 1) or (n_bands, 1): rank 2, yet no weights.
+    # Decayed, their logits / logs would drift towards 0 (PCEN's eps from 1e-6 towards 1) whatever
+    # the gradient says, and frontend_params.json would show that drift as "learned".
+    frontend = getattr(model, "frontend", None)
+    frontend_ids = {id(p) for p in frontend.parameters()} if frontend is not None else set()
     decay, no_decay = [], []
     for p in model.parameters():
         if p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
+            (decay if p.ndim >= 2 and id(p) not in frontend_ids else no_decay).append(p)
     groups = [
         {"params": decay, "weight_decay": cfg.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},

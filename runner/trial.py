@@ -13,7 +13,8 @@ A trial is one grid point and one seed (`runner.grid.TrialSpec`). It
 - trains epoch by epoch, evaluating every `eval.every_n_epochs` and after the last epoch, logging
   `train_loss`, `val_map_<set>` and `epoch_time_s` with `step=epoch`, writing a checkpoint, and
   calling `epoch_callback(epoch, metrics)` (which may raise `TrialPruned`);
-- logs the final epoch's metrics (never the best epoch's), per-class AP tables and the preview;
+- logs the final epoch's metrics (never the best epoch's), per-class AP tables, the preview and
+  what the learnable compressions learned (`frontend_params.json`);
 - ends the run FINISHED only when all of that succeeded. Otherwise FAILED with reason `nan_loss`,
   `oom` or `error: <message>`, or KILLED with `pruned` or `interrupted` (Ctrl-C / SIGTERM, re-raised
   after the run is marked).
@@ -57,6 +58,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_ROOT = ".specsweep/checkpoints"
 PREVIEW_CLIPS = 4  # clips of the first evaluation set shown in preview.png
+# What the learnable compressions learned (log_frontend_params); runner.runs reads it by this name.
+FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
@@ -442,7 +445,22 @@ class _Trial:
                 per_class_csv(self.data.classes, r.per_class_ap, r.n_positive),
             )
         self.log_preview()
+        self.log_frontend_params()
         return metrics
+
+    def log_frontend_params(self) -> None:
+        """`frontend_params.json`: what the exp / PCEN compressions hold after training, per band
+        where per band, beside their initial values and the bands' centre frequencies (nothing
+        for a frontend without parameters, such as dB)."""
+        from frontends.parameters import initial_parameter_summary, parameter_summary
+
+        summary = parameter_summary(self.model.frontend)
+        if not summary["compressions"]:
+            return
+        initial = initial_parameter_summary(self.model.frontend.cfg)
+        for name, entry in summary["compressions"].items():
+            entry["initial"] = initial.get(name, {})
+        self.tracker.log_text(FRONTEND_PARAMS_ARTIFACT, json.dumps(summary, indent=1) + "\n")
 
     @torch.inference_mode()
     def log_preview(self) -> None:

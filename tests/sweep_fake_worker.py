@@ -52,7 +52,11 @@ def main(job_path: str) -> int:
     worker.write_json(job["status_path"], {"phase": "starting", "epoch": 0, "t": t_start})
 
     def result(
-        status: str, reason: str | None, metrics: dict, user_error: bool = False, learned_reason=None
+        status: str,
+        reason: str | None,
+        metrics: dict,
+        user_error: bool = False,
+        learned_reason=None,
     ) -> None:
         timing = {
             "t_spawn": job["t_spawn"],

@@ -51,14 +51,18 @@ def test_statements_on_a_hand_built_grid():
     table = table_of(HAND)
     configs = summarise(table)
     comps = {c.keys: c for c in comparisons(configs, KEYS, "test")}
+    # One seed: what was seen, never called a difference (tests/test_report_stats.py has the
+    # statistics with seeds).
     assert comps[("frontend.scale",)].sentence(KEYS) == (
-        "mel beat linear in 2 of 2 pairs, +0.045 MAP (range +0.040 to +0.050), "
-        "at 1.10× the training time."
+        "mel ahead of linear in 2 of 2 pairs, +0.045 MAP (range +0.040 to +0.050), "
+        "at 1.10× the training time; 1 seed: noise not estimated, so not called a difference."
     )
-    assert comps[("frontend.win_length",)].sentence(KEYS, sigma=0.02) == (
-        "win_length=512 beat win_length=256 in 2 of 2 pairs, +0.015 MAP (range +0.010 to +0.020), "
-        "at 1.00× the training time; smaller than the seed-to-seed spread (std 0.020), so it may "
-        "be noise."
+    assert (
+        comps[("frontend.win_length",)]
+        .sentence(KEYS)
+        .startswith(
+            "win_length=512 ahead of win_length=256 in 2 of 2 pairs, +0.015 MAP (range +0.010 to +0.020)"
+        )
     )
 
 
@@ -75,17 +79,18 @@ def test_a_split_verdict_and_a_three_level_factor():
     ]
     configs = summarise(table_of(rows, keys))
     sentences = [c.sentence(keys) for c in comparisons(configs, keys, "test")]
+    one_seed = "; 1 seed: noise not estimated, so not called a difference."
     assert (
-        "pcen beat db in 1 of 2 pairs, +0.010 MAP (range -0.010 to +0.030), at 1.50× the training time."
-        in sentences
+        "pcen ahead of db in 1 of 2 pairs, +0.010 MAP (range -0.010 to +0.030), at 1.50× the "
+        "training time" + one_seed in sentences
     )
     assert (
-        "db beat exp in 2 of 2 pairs, +0.035 MAP (range +0.030 to +0.040), at 1.00× the training time."
-        in sentences
+        "db ahead of exp in 2 of 2 pairs, +0.035 MAP (range +0.030 to +0.040), at 1.00× the "
+        "training time" + one_seed in sentences
     )
     assert (
-        "pcen beat exp in 2 of 2 pairs, +0.045 MAP (range +0.020 to +0.070), at 1.50× the training time."
-        in sentences
+        "pcen ahead of exp in 2 of 2 pairs, +0.045 MAP (range +0.020 to +0.070), at 1.50× the "
+        "training time" + one_seed in sentences
     )
     assert len(sentences) == 3 + 1  # three compression pairs, one window pair
 
@@ -95,7 +100,8 @@ def test_one_pair_reads_without_a_range():
     (comp,) = comparisons(summarise(table_of(rows)), KEYS, "test")
     assert (
         comp.sentence(KEYS)
-        == "mel beat linear in 1 of 1 pair, +0.050 MAP, at 1.10× the training time."
+        == "mel ahead of linear in 1 of 1 pair, +0.050 MAP, at 1.10× the training time; 1 seed: "
+        "noise not estimated, so not called a difference."
     )
 
 
@@ -162,9 +168,10 @@ def test_tied_keys_are_compared_together():
     configs = summarise(table_of(rows, keys))
     assert factors(configs, keys) == [("frontend.image_size",), keys]
     sentences = [c.sentence(keys) for c in comparisons(configs, keys, "test")]
-    assert sentences[0].startswith("image_size=128×512 beat image_size=96×512 in 1 of 1 pair")
+    assert sentences[0].startswith("image_size=128×512 ahead of image_size=96×512 in 1 of 1 pair")
     assert (
-        "hop_length=128, image_size=128×512 beat hop_length=64, image_size=128×1024" in sentences[2]
+        "hop_length=128, image_size=128×512 ahead of hop_length=64, image_size=128×1024"
+        in sentences[2]
     )
 
 
@@ -223,7 +230,8 @@ def test_write_report_on_a_table_without_mlflow(tmp_path):
     )
     assert all(p.stat().st_size > 0 for p in files)
     md = (tmp_path / "report.md").read_text()
-    assert "mel beat linear in 2 of 2 pairs, +0.045 MAP (range +0.040 to +0.050)" in md
+    assert "mel ahead of linear in 2 of 2 pairs, +0.045 MAP (range +0.040 to +0.050)" in md
+    assert "1 seed: the seed-to-seed noise is not estimated" in md
     assert "Not estimated" in md and "Not drawn: no run logged a val_map metric yet." in md
     with pytest.raises(ValueError, match="no trials"):
         write_report(SweepTable("e", KEYS, ("test",), ()), tmp_path)

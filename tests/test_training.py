@@ -38,6 +38,20 @@ def test_weight_decay_skips_biases_and_norms():
     assert opt.defaults["nesterov"] and opt.defaults["momentum"] == 0.9
 
 
+def test_weight_decay_skips_the_frontends_learnable_values():
+    from frontends import FrontendConfig
+    from models.classifier import create_classifier
+    from models.config import ModelConfig
+
+    cfg = FrontendConfig(n_mels=16, compression=("pcen", "exp"), pcen={"per_band": True})
+    model = create_classifier(cfg, ModelConfig(name="mobilenetv3_small_050"), 4)
+    decay, no_decay = make_optimizer(model, TrainConfig(weight_decay=0.01)).param_groups
+    frontend = {id(p) for p in model.frontend.parameters()}
+    assert len(frontend) == 6  # five PCEN values (per band, rank 2) and exp's a (1, 1)
+    assert not frontend & {id(p) for p in decay["params"]}
+    assert frontend <= {id(p) for p in no_decay["params"]}
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
