@@ -11,7 +11,7 @@ from reports.analysis import (
     seed_std,
     summarise,
 )
-from reports.report import write_report
+from reports.report import takeaways, write_report
 from reports.table import STATUSES, SweepTable, Trial
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "pareto_front",
     "seed_std",
     "summarise",
+    "takeaways",
     "write_report",
 ]
