@@ -22,6 +22,7 @@ import soundfile as sf
 import torch
 import yaml
 from mlflow import MlflowClient
+from tiny_sweep import tiny_sections
 
 from runner import experiment_page, logged_models
 from runner.cli import main
@@ -31,7 +32,6 @@ from runner.data.manifest import Skips
 from runner.data.raven import read_tables, window_starts
 from runner.grid import expand
 from runner.trial import run_trial
-from tests.tiny_sweep import tiny_sections
 
 SR = 22050
 
@@ -241,3 +241,36 @@ def test_predict_unknown_model_is_a_one_line_error(swept, tmp_path, capsys, ref)
         f"specsweep: error: model {ref!r}"
     )
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("block", [1000, 4096, 10**6])
+@pytest.mark.parametrize("seconds", [0.4, 1.5, 1.51, 4.0, 7.3])
+def test_sliding_windows_match_the_raven_windows(block, seconds):
+    from runner.predict import sliding_windows
+
+    signal = np.arange(round(seconds * 1000), dtype=np.float32)  # 1 kHz: sample i holds i
+    blocks = [signal[i : i + block] for i in range(0, signal.size, block)]
+    got = list(sliding_windows(blocks, clip_len=1500, hop_len=700))
+    np.testing.assert_allclose(
+        [start / 1000 for start, _ in got], window_starts(seconds, 1.5, 0.7), atol=1e-9
+    )
+    for start, window in got:  # each window holds its own samples
+        np.testing.assert_array_equal(window, signal[start : start + 1500])
+
+
+def test_ui_mistakes_are_one_line_errors(swept, capsys):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code = main([
+            "ui", "--experiment", "tiny", "--tracking-uri", swept["uri"], "--port", str(port),
+            "--no-browser",
+        ])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and f"--port {port}: 127.0.0.1:{port} is already in use" in err
+    code = main(["ui", "--experiment", "tiyn", "--tracking-uri", swept["uri"], "--no-browser"])
+    err = capsys.readouterr().err
+    assert code == 2 and "experiment 'tiyn': not found" in err and "did you mean 'tiny'" in err
