@@ -102,7 +102,9 @@ def runs_url(base_url: str, experiment_id: str, grouped: bool = False) -> str:
 
 def artifact_path(experiment_id: str, run_id: str, path: str) -> str:
     """The UI's route to one artifact of a run (shown in the run's artifact viewer)."""
-    return f"/experiments/{experiment_id}/runs/{run_id}/artifacts/{path}"
+    return (
+        f"/experiments/{experiment_id}/runs/{run_id}/artifacts/{path}?workflowType=machine_learning"
+    )
 
 
 def description(
@@ -113,9 +115,11 @@ def description(
     status_line: str,
     models_line: str | None = None,
 ) -> str:
-    """The experiment's description: the takeaways and where the full report is (Markdown)."""
-    lines = [f"**specsweep: {experiment}.** {status_line}", ""]
-    lines += [f"- {t}" for t in takeaways]
+    """The experiment's description (Markdown): the answer first (the UI shows the first
+    paragraph until the description is expanded), then every takeaway and the links."""
+    headline = takeaways[0] if takeaways else "No trial has finished yet."
+    lines = [f"**{headline}** specsweep sweep `{experiment}`: {status_line}", ""]
+    lines += [f"- {t}" for t in takeaways[1:]]
     if models_line:
         lines += ["", models_line]
     lines.append("")

@@ -118,6 +118,8 @@ def log_trial_model(
         source_run_id=run_id,
         tags={k: run.data.tags[k] for k in MODEL_TAGS if k in run.data.tags},
     )
+    # MLflow warns on every pickled model; pickling is deliberate here (see serialization_format).
+    logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     info = mlflow.pytorch.log_model(
         scorer,
         name=MODEL_NAME,

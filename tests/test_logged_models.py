@@ -146,7 +146,8 @@ def test_experiment_description_and_ui_views(swept):
     best = max(means, key=lambda k: np.mean(means[k]))
     assert f"Best MAP on test: {best}" in text
     summary = client.search_runs([exp.experiment_id], "tags.`specsweep.kind` = 'summary'")[0]
-    assert f"runs/{summary.info.run_id}/artifacts/report/report.html" in text
+    assert f"runs/{summary.info.run_id}/artifacts/report/report.html?" in text
+    assert text.startswith(f"**Best MAP on test: {best}")  # the answer first: the UI shows it
     assert "Logged models: 2" in text
 
     experiment_page.prepare(client, exp.experiment_id, ["test", "field"], ["frontend.scale"])
