@@ -275,3 +275,56 @@ def test_ui_mistakes_are_one_line_errors(swept, capsys):
     code = main(["ui", "--experiment", "tiyn", "--tracking-uri", swept["uri"], "--no-browser"])
     err = capsys.readouterr().err
     assert code == 2 and "experiment 'tiyn': not found" in err and "did you mean 'tiny'" in err
+
+
+def test_a_better_seed_replaces_the_logged_model(tmp_path):
+    """`best`: a later seed that beats the logged one takes its place; one model per config."""
+    from frontends import FrontendConfig
+    from models.classifier import create_classifier
+    from models.config import ModelConfig
+    from models.scoring import ClipScorer
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
+    frontend = FrontendConfig(win_length=512, hop_length=256, n_mels=32, image_size=(32, 64))
+    model = ModelConfig(name="mobilenetv3_small_050", pretrained="none")
+
+    def finished_trial(seed: int, map_test: float) -> str:
+        tags = {"specsweep.kind": "trial", "sweep": "replace", "cfg_key": "abc", "seed": str(seed)}
+        run_id = client.create_run(exp_id, tags=tags, run_name=f"mel-s{seed}").info.run_id
+        client.log_param(run_id, "eval.sets", '["test"]')
+        client.log_metric(run_id, "map_test", map_test)
+        client.set_terminated(run_id, "FINISHED")
+        torch.manual_seed(seed)
+        scorer = ClipScorer(create_classifier(frontend.resolved(), model, 3).eval(), "abc", SR, SR)
+        logged_models.save_weights(tmp_path / "m", "replace", "abc", seed, scorer, run_id)
+        return run_id
+
+    first = finished_trial(0, 0.5)
+    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
+    assert done.logged == ["mel-s0"] and done.models["abc"][0] == first
+    second = finished_trial(1, 0.6)
+    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
+    assert done.logged == ["mel-s1"] and done.replaced == ["mel-s0"]
+    (model_left,) = client.search_logged_models([exp_id])
+    assert model_left.source_run_id == second
+    assert logged_models.TAG_MODEL_ID not in client.get_run(first).data.tags
+    assert not list((tmp_path / "m").rglob("*.pt"))
+
+
+def test_all_mode_logs_the_trial_model(tmp_path, monkeypatch, swept):
+    monkeypatch.chdir(tmp_path)
+    spec = expand(load_sweep(swept["root"] / "tiny.yaml"))[0]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_trial(spec, tracking_uri=uri, log_model="all", threads=1)
+    assert result.finished
+    client = MlflowClient(uri)
+    (model,) = client.search_logged_models([client.get_experiment_by_name("tiny").experiment_id])
+    assert model.source_run_id == result.run_id and model.name == "model"
+    assert client.get_run(result.run_id).data.tags[logged_models.TAG_MODEL_ID] == model.model_id
+    mlflow.set_tracking_uri(uri)
+    info = mlflow.models.get_model_info(f"models:/{model.model_id}")
+    assert info.metadata["config"] == spec.name and info.metadata["seed"] == spec.seed
+    assert info.metadata["map_test"] == pytest.approx(result.metrics["map_test"])
+    assert not (tmp_path / ".specsweep" / "models").exists()

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import csv
 import os
+import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -85,3 +87,28 @@ def test_sweep_logs_a_model_that_predict_uses(tmp_path):
     planted = np.isin(np.arange(8), [2, 5])  # the windows [3.0, 4.5) and [7.5, 9.0)
     assert score[planted].min() > score[~planted].max(), score.round(3)
     assert (tmp_path / "raven" / "dawn.Table.1.selections.txt").is_file()
+
+    # `specsweep ui`: the UI comes up on the store and the printed link names the stored view
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "runner.cli", "ui", "s.yaml", "--port", str(port), "--no-browser"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        lines = []  # ours, possibly among MLflow's own (its child shares the stdout)
+        while not any("runs best first" in line for line in lines) and len(lines) < 50:
+            lines.append(ui.stdout.readline())
+        link = next(line for line in lines if "runs best first" in line).split()[-1]
+        assert link.startswith(f"http://127.0.0.1:{port}/#/experiments/{exp.experiment_id}/runs?")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        ui.terminate()
+        assert ui.wait(timeout=60) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -5,7 +5,9 @@
 
 Writes report.html (self-contained), report.md, the figures (PNG) and table.csv into --out
 (default reports/out/<experiment>/) and logs the same files to the sweep's summary run in MLflow
-under report/.
+under report/. Then (unless --no-log) logs the best model of each configuration
+(`tracking.log_model: best`) and writes the takeaways into the experiment's description, which
+the MLflow UI shows above the runs.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -78,6 +79,7 @@ def command(args: argparse.Namespace) -> int:
         maybe_open(ranked, args.no_browser)
         return 0
     process = start_ui(tracking_uri, args.host, args.port)
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped by a supervisor of ours: stop the UI too
     try:
         wait_until_up(process, base)
         print_links(experiment, ranked, grouped)
@@ -88,6 +90,10 @@ def command(args: argparse.Namespace) -> int:
         process.terminate()
         process.wait(timeout=30)
         return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def tag_experiment(client, exp) -> None:
@@ -108,9 +114,22 @@ def start_ui(tracking_uri: str, host: str, port: int) -> subprocess.Popen:
     env = dict(os.environ)
     env["MLFLOW_BACKEND_STORE_URI"] = tracking_uri
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", host, "--port", str(port)]
+    # One worker: one person browsing (MLflow's default of 4 costs ~4 processes of start-up).
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     print(f"ui: starting the MLflow UI on {host}:{port} for {tracking_uri}", flush=True)
-    return subprocess.Popen(cmd, env=env)
+    # MLflow's own output to stderr: stdout carries only the links (for scripts and tests).
+    return subprocess.Popen(cmd, env=env, stdout=sys.stderr)
 
 
 def wait_until_up(process: subprocess.Popen, base: str) -> None:
