@@ -6,9 +6,9 @@
     tracker.end("FINISHED")                        # or end("FAILED", reason="nan_loss")
 
 Layout: one run per trial named `<trial name>-s<seed>`; tags `specsweep.kind=trial`, `sweep`,
-`cfg_key`, `seed`, `attempt`, `trial_name`, `config` (the same readable name, shared by the
-seeds of one configuration, for the UI's "Group by"), `swept` (JSON list of the swept keys), `reason` on any
-run that did not finish; params = every resolved config value under its dotted key (tuples and
+`cfg_key`, `seed`, `attempt`, `trial_name`, `config` (the same readable name, shared by the seeds
+of one configuration, for the UI's "Group by"), `swept` (JSON list of the swept keys), `reason` on
+any run that did not finish; params = every resolved config value under its dotted key (tuples and
 mappings as JSON, None as `na`) plus `seed`; metrics per epoch with `step=epoch` and final ones
 without; artifacts `config.yaml`, `env.json`, `per_class_ap_<set>.csv`, `preview.png`/`.npy`.
 
