@@ -83,9 +83,10 @@ bench: $(STAMP)
 sweep: $(STAMP)
 	$(BIN)/specsweep sweep $(SWEEP) $(ARGS)
 
-# The MLflow UI on the default tracking store, on this machine only.
+# The MLflow UI on $(SWEEP)'s tracking store, on this machine only; prints (and opens, where
+# there is a browser) the links to its runs ranked by MAP and to the mean over seeds per config.
 ui: $(STAMP)
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1
+	$(BIN)/specsweep ui $(SWEEP) $(ARGS)
 
 # The sweep's report from its MLflow runs: reports/out/<experiment>/report.html, also logged to
 # the sweep's summary run in MLflow. `make report SWEEP=sweeps/merlin_part1.yaml` for another sweep.

@@ -13,7 +13,7 @@ from reports.analysis import (
     summarise,
     versus_baseline,
 )
-from reports.report import write_report
+from reports.report import takeaways, write_report
 from reports.stats import PairedTest, paired_test
 from reports.table import STATUSES, SweepTable, Trial
 
@@ -30,6 +30,7 @@ __all__ = [
     "pareto_front",
     "seed_std",
     "summarise",
+    "takeaways",
     "versus_baseline",
     "write_report",
 ]

@@ -88,6 +88,18 @@ def write_report(
     return [page, md, *written]
 
 
+def takeaways(table: SweepTable) -> list[str]:
+    """The report's takeaway sentences alone (for the MLflow experiment's description); empty
+    when no trial has finished."""
+    configs = summarise(table)
+    keys, sets = table.swept_keys, [s for s in table.eval_sets if any(c.has(s) for c in configs)]
+    if not sets:
+        return []
+    sigma = {s: seed_std(configs, s) for s in sets}
+    comps = {s: comparisons(configs, keys, s) for s in sets}
+    return _takeaways(table, configs, sets, sigma, comps)
+
+
 def _figures(table, configs, sets, sigma, comps) -> dict[str, Figure | None]:
     keys = table.swept_keys
     labels = {t.cfg_key: trial_label(t, keys) for t in table.trials}

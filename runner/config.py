@@ -83,6 +83,24 @@ class TrackingConfig:
 
     uri: str = "sqlite:///mlflow.db"
     experiment: str | None = None
+    # Trained networks as MLflow PyTorch models (frontend inside; runner/logged_models.py):
+    # best = the best seed of each configuration, logged when the sweep ends or the report runs.
+    log_model: Literal["best", "all", "none"] = "best"
+    register_as: str | None = None  # Model Registry name for the overall best model
+    # MLflow's system metrics (CPU, memory; GPU with nvidia-ml-py) every this many seconds; 0 = off.
+    system_metrics_s: float = 10.0
+
+    def __post_init__(self):
+        if self.system_metrics_s < 0:
+            raise ValueError(
+                f"system_metrics_s: {self.system_metrics_s} must be >= 0 (0 turns them off)"
+            )
+        if self.register_as is not None and not self.register_as.strip():
+            raise ValueError("register_as: empty name; give a Model Registry name or leave it out")
+        if self.register_as is not None and self.log_model == "none":
+            raise ValueError(
+                "register_as: needs a logged model; set log_model to best or all, or drop register_as"
+            )
 
 
 @dataclass(frozen=True)

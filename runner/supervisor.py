@@ -465,6 +465,8 @@ class Supervisor:
                 "storage_url": self.queue.store.url,
                 "tracking_uri": self.tracking_uri,
                 "experiment": self.experiment,
+                "log_model": self.sweep.tracking.log_model,
+                "system_metrics_s": self.sweep.tracking.system_metrics_s,
                 "device": slot.device,
                 "threads": slot.threads,
                 "epochs": job.spec.config.train.epochs,

@@ -6,8 +6,9 @@
     tracker.end("FINISHED")                        # or end("FAILED", reason="nan_loss")
 
 Layout: one run per trial named `<trial name>-s<seed>`; tags `specsweep.kind=trial`, `sweep`,
-`cfg_key`, `seed`, `attempt`, `trial_name`, `swept` (JSON list of the swept keys), `reason` on any
-run that did not finish; params = every resolved config value under its dotted key (tuples and
+`cfg_key`, `seed`, `attempt`, `trial_name`, `config` (the same readable name, shared by the seeds
+of one configuration, for the UI's "Group by"), `swept` (JSON list of the swept keys), `reason` on
+any run that did not finish; params = every resolved config value under its dotted key (tuples and
 mappings as JSON, None as `na`) plus `seed`; metrics per epoch with `step=epoch` and final ones
 without; artifacts `config.yaml`, `env.json`, `per_class_ap_<set>.csv`, `preview.png`/`.npy`.
 
@@ -264,6 +265,7 @@ class TrialTracker:
             "seed": str(spec.seed),
             "attempt": str(attempt),
             "trial_name": spec.name,
+            "config": spec.name,  # the readable configuration name: "Group by config" in the UI
             "trial_index": str(spec.index),
             "swept": json.dumps(list(spec.swept)),
             **{k: str(v) for k, v in (extra_tags or {}).items()},

@@ -26,6 +26,7 @@ import dataclasses
 import json
 import logging
 import os
+import platform
 import time
 import zlib
 from collections.abc import Callable
@@ -39,6 +40,7 @@ import torch
 
 from models.classifier import create_classifier
 from runner import checkpoint as ckpt
+from runner import logged_models, system_metrics
 from runner.errors import UserError
 from runner.grid import TrialSpec
 from runner.metrics import SetMetrics, chance_map, evaluate_scores, label_prior_map
@@ -57,6 +59,7 @@ from runner.training import (
 log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_ROOT = ".specsweep/checkpoints"
+DEFAULT_MODEL_ROOT = logged_models.DEFAULT_MODEL_ROOT
 PREVIEW_CLIPS = 4  # clips of the first evaluation set shown in preview.png
 # What the learnable compressions learned (log_frontend_params); runner.runs reads it by this name.
 FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"
@@ -106,10 +109,16 @@ def run_trial(
     device: str | None = None,
     threads: int | None = None,
     checkpoint_root: str | Path = DEFAULT_CHECKPOINT_ROOT,
+    log_model: str = "none",
+    model_root: str | Path = DEFAULT_MODEL_ROOT,
+    system_metrics_s: float = 0.0,
 ) -> TrialResult:
     """Run `spec` to the end and log it to MLflow at `tracking_uri` (experiment: the sweep's name).
 
     device: "cpu", "cuda", "cuda:1"...; None = CUDA when available. threads: torch CPU threads.
+    log_model: `tracking.log_model` (`all`: log this trial's MLflow model; `best`: leave its
+    weights under `model_root` for `runner.logged_models.log_best_models`; `none`).
+    system_metrics_s: MLflow system metrics every this many seconds (0: none).
     Returns how the trial ended; only Ctrl-C / SIGTERM (KeyboardInterrupt, SystemExit) propagate,
     after the run has been marked KILLED `interrupted`.
     """
@@ -120,6 +129,7 @@ def run_trial(
         tracking_uri, experiment or spec.sweep, spec, attempt=attempt, extra_tags=extra_tags
     )
     trial = _Trial(spec, tracker, dev, Path(checkpoint_root), tracking_uri)
+    monitor = system_metrics.start(tracker.run_id, tracking_uri, system_metrics_s)
     try:
         tracker.log_config(spec)
         tracker.log_environment(str(dev))
@@ -127,9 +137,11 @@ def run_trial(
         trial.resume()
         trial.train(epoch_callback)
         metrics = trial.finish()
+        trial.keep_model(log_model, Path(model_root))
     except BaseException as err:
         status, reason = failure_reason(err)
         log.warning("trial %s-s%d: %s (%s)", spec.name, spec.seed, status, reason)
+        system_metrics.stop(monitor)
         tracker.end(status, reason)
         if reason == "pruned":  # final: an Optuna-pruned trial is never resumed
             ckpt.remove_checkpoint(trial.checkpoint_dir)
@@ -138,6 +150,7 @@ def run_trial(
         return dataclasses.replace(
             trial.result(status, reason, {}), user_error=isinstance(err, UserError)
         )
+    system_metrics.stop(monitor)
     tracker.end("FINISHED")
     ckpt.remove_checkpoint(trial.checkpoint_dir)
     return trial.result("FINISHED", None, metrics)
@@ -461,6 +474,29 @@ class _Trial:
         for name, entry in summary["compressions"].items():
             entry["initial"] = initial.get(name, {})
         self.tracker.log_text(FRONTEND_PARAMS_ARTIFACT, json.dumps(summary, indent=1) + "\n")
+
+    def keep_model(self, mode: str, model_root: Path) -> None:
+        """`all`: log the trained network as this run's MLflow model; `best`: save it for
+        `log_best_models` (runner/logged_models.py); `none`: nothing."""
+        if mode == "none":
+            return
+        if mode not in logged_models.LOG_MODEL_MODES:
+            raise ValueError(f"log_model: {mode!r} is not one of best, all, none")
+        spec = self.spec
+        scorer = logged_models.make_scorer(self.model, self.data.classes, self.cfg)
+        if mode == "all":
+            first = self.cfg.eval.sets[0]
+            metadata = logged_models.model_metadata(
+                scorer, sweep=spec.sweep, config=spec.name, cfg_key=spec.cfg_key, seed=spec.seed,
+                run_id=self.tracker.run_id,
+                **{f"map_{first}": self.last_eval[1][first].map if self.last_eval else None},
+            )  # fmt: skip
+            logged_models.log_trial_model(self.tracking_uri, self.tracker.run_id, scorer, metadata)
+            return
+        logged_models.save_weights(
+            model_root, spec.sweep, spec.cfg_key, spec.seed, scorer, self.tracker.run_id
+        )
+        self.tracker.set_tags({logged_models.TAG_WEIGHTS_HOST: platform.node()})
 
     @torch.inference_mode()
     def log_preview(self) -> None:

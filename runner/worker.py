@@ -217,6 +217,8 @@ def run(job: dict[str, Any]) -> int:
             epoch_callback=callback,
             device=job.get("device"),
             threads=job.get("threads"),
+            log_model=job.get("log_model", "none"),
+            system_metrics_s=job.get("system_metrics_s", 0.0),
         )
         status, reason, user_error = result.status, result.reason, result.user_error
     except (KeyboardInterrupt, SystemExit):

@@ -5,7 +5,9 @@
 
 Writes report.html (self-contained), report.md, the figures (PNG) and table.csv into --out
 (default reports/out/<experiment>/) and logs the same files to the sweep's summary run in MLflow
-under report/.
+under report/. Then (unless --no-log) logs the best model of each configuration
+(`tracking.log_model: best`) and writes the takeaways into the experiment's description, which
+the MLflow UI shows above the runs.
 """
 
 from __future__ import annotations
@@ -80,8 +82,8 @@ def default_out_dir(experiment: str) -> Path:
 
 def command(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: `specsweep --help` must not load MLflow.
-    from reports import write_report
-    from runner import runs
+    from reports import takeaways, write_report
+    from runner import experiment_page, runs
 
     experiment, tracking_uri = target(args.sweep, args.experiment, args.tracking_uri)
     client = runs.connect(tracking_uri)
@@ -91,7 +93,42 @@ def command(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {s}" for s, n in table.status_counts().items())
     print(f"report: {experiment}: {len(table.trials)} trials ({counts})")
     print(f"report: wrote {len(files)} files to {out_dir}/ (open {out_dir / 'report.html'})")
-    if not args.no_log:
-        run_id = runs.log_report(client, experiment, files)
-        print(f"report: logged to MLflow run {run_id} under {runs.REPORT_ARTIFACT_PATH}/")
+    if args.no_log:
+        return 0
+    run_id = runs.log_report(client, experiment, files)
+    print(f"report: logged to MLflow run {run_id} under {runs.REPORT_ARTIFACT_PATH}/")
+    models_line = None
+    log_model, register_as = model_settings(client, experiment, args.sweep)
+    if log_model == "best":
+        from runner.logged_models import log_best_models
+
+        done = log_best_models(client, tracking_uri, experiment, register_as=register_as)
+        for line in done.lines():
+            print(f"report: {line}")
+        models_line = (
+            f"Logged models: {len(done.models)} (the best seed of each configuration, "
+            "`runs:/<run id>/model`; score recordings with `specsweep predict`)."
+        )
+    exp = runs.find_experiment(client, experiment)
+    text = experiment_page.description(
+        experiment, takeaways(table), exp.experiment_id, run_id,
+        f"{len(table.trials)} trials ({counts}).", models_line,
+    )  # fmt: skip
+    experiment_page.write_description(client, exp.experiment_id, text)
+    print(f"report: wrote the takeaways into experiment {experiment!r}'s description in the UI")
     return 0
+
+
+def model_settings(client, experiment: str, sweep: Path | None) -> tuple[str, str | None]:
+    """(tracking.log_model, tracking.register_as): the sweep file's, else what the sweep recorded
+    in its experiment's tags, else the defaults."""
+    if sweep is not None:
+        from runner.config import load_sweep
+
+        tracking = load_sweep(sweep).tracking
+        return tracking.log_model, tracking.register_as
+    from runner import runs
+    from runner.logged_models import EXP_TAG_LOG_MODEL, EXP_TAG_REGISTER_AS
+
+    tags = runs.find_experiment(client, experiment).tags
+    return tags.get(EXP_TAG_LOG_MODEL, "best"), tags.get(EXP_TAG_REGISTER_AS) or None

@@ -161,6 +161,7 @@ def run_sweep(
 
         for line in load_every_dataset(specs):
             console.print(line, highlight=False)
+    experiment_id = prepare_experiment(sweep, specs)
     store = open_store(sweep.storage.url, sweep.name)
     queue = SweepQueue.open(sweep, specs, store)
     counts = queue.counts()
@@ -184,7 +185,60 @@ def run_sweep(
         worker_command=worker_command,
     )
     outcome = supervisor.run()
-    return report(sweep, queue, outcome, console, sweep_path=sweep_path)
+    code = report(sweep, queue, outcome, console, sweep_path=sweep_path)
+    if sweep.tracking.log_model == "best" and not outcome.interrupted:
+        log_models(sweep, console)
+    console.print(f"The runs, best first: {ui_link(sweep.tracking.uri, experiment_id)}")
+    return code
+
+
+def prepare_experiment(sweep: SweepConfig, specs) -> str:
+    """Create the sweep's experiment and tag it for the UI (runner/experiment_page.py)."""
+    from mlflow import MlflowClient
+
+    from runner import experiment_page
+    from runner.supervisor import ensure_experiment
+
+    experiment_id = ensure_experiment(sweep.tracking.uri, sweep.experiment)
+    experiment_page.prepare(
+        MlflowClient(sweep.tracking.uri),
+        experiment_id,
+        sweep.eval.sets,
+        list(specs[0].swept) if specs else [],
+        log_model=sweep.tracking.log_model,
+        register_as=sweep.tracking.register_as,
+    )
+    return experiment_id
+
+
+def log_models(sweep: SweepConfig, console: Console) -> None:
+    """`log_model: best`: log each configuration's best trial (runner/logged_models.py)."""
+    from mlflow import MlflowClient
+
+    from runner.logged_models import log_best_models
+
+    try:
+        done = log_best_models(
+            MlflowClient(sweep.tracking.uri), sweep.tracking.uri, sweep.experiment,
+            register_as=sweep.tracking.register_as,
+        )  # fmt: skip
+    except Exception as err:  # the trials are safe in MLflow; the report retries this
+        console.print(
+            f"models: not logged ({type(err).__name__}: {err}); `specsweep report` tries again"
+        )
+        return
+    for line in done.lines():
+        console.print(line)
+
+
+def ui_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where the UI shows the runs: the server's own URL, or `make ui`'s for a local store."""
+    from runner.commands.ui import DEFAULT_URL
+    from runner.experiment_page import runs_url
+
+    base = tracking_uri if tracking_uri.startswith(("http://", "https://")) else DEFAULT_URL
+    hint = "" if base == tracking_uri else " (after `make ui`)"
+    return runs_url(mask_url(base), experiment_id) + hint
 
 
 def result_rows(queue: SweepQueue) -> list[dict]:

@@ -93,7 +93,16 @@ def command(args: argparse.Namespace) -> int:
         epoch_callback=progress,
         device=args.device,
         threads=args.threads,
+        log_model=sweep.tracking.log_model,
+        system_metrics_s=sweep.tracking.system_metrics_s,
     )
+    if result.finished and sweep.tracking.log_model == "best":
+        from mlflow import MlflowClient
+
+        from runner.logged_models import log_best_models
+
+        done = log_best_models(MlflowClient(uri), uri, experiment)
+        print("\n".join(done.lines()))
     if result.resumed_from_epoch:
         print(f"(resumed after epoch {result.resumed_from_epoch})")
     if args.result_json:
