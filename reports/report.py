@@ -89,15 +89,17 @@ def write_report(
 
 
 def takeaways(table: SweepTable) -> list[str]:
-    """The report's takeaway sentences alone (for the MLflow experiment's description); empty
-    when no trial has finished."""
+    """The report's takeaway sentences alone (for the MLflow experiment's description), led by the
+    report's warning when the best configuration did not learn; empty when no trial has finished."""
     configs = summarise(table)
     keys, sets = table.swept_keys, [s for s in table.eval_sets if any(c.has(s) for c in configs)]
     if not sets:
         return []
     sigma = {s: seed_std(configs, s) for s in sets}
     comps = {s: comparisons(configs, keys, s) for s in sets}
-    return _takeaways(table, configs, sets, sigma, comps)
+    items = _takeaways(table, configs, sets, sigma, comps, versus_baseline(configs, keys, sets))
+    warning = learning_warning(table, configs, sets[0])  # first, as in the report
+    return [warning, *items] if warning else items
 
 
 def _figures(table, configs, sets, sigma, comps) -> dict[str, Figure | None]:

@@ -349,3 +349,26 @@ def mark_interrupted(tracking_uri: str, run_id: str, resumed_by: str) -> bool:
     )
     client.set_terminated(run_id, status="KILLED")
     return True
+
+
+def finished_run(tracking_uri: str, experiment: str, spec: TrialSpec):
+    """The FINISHED trial run of `spec` (same cfg_key and seed) in `experiment`, or None.
+
+    A supervisor killed after its child ended the run FINISHED, but before it recorded the result
+    in the queue, leaves a point that the queue runs again; the worker adopts this run instead
+    of training a second one (docs/design.md, decision 6: exactly once).
+    """
+    client = MlflowClient(tracking_uri)
+    with store_lock(tracking_uri):
+        found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=(
+            f"tags.cfg_key = '{spec.cfg_key}' and tags.seed = '{spec.seed}' "
+            "and tags.`specsweep.kind` = 'trial' and attributes.status = 'FINISHED'"
+        ),
+        max_results=1,
+    )
+    return runs[0] if runs else None

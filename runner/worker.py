@@ -187,6 +187,42 @@ def _redirect_output(path: str) -> None:
     os.close(fd)
 
 
+def adopt_finished_run(job: dict[str, Any], spec):
+    """The result of this point's FINISHED MLflow run, if an earlier child already ran it to the
+    end (its supervisor was killed before recording that); None otherwise. The run is re-tagged
+    with this Optuna trial, so each COMPLETE trial names its one FINISHED run."""
+    from mlflow import MlflowClient
+
+    from runner.tracking import finished_run
+    from runner.trial import TrialResult
+
+    run = finished_run(job["tracking_uri"], job["experiment"], spec)
+    if run is None:
+        return None
+    tags = run.data.tags
+    MlflowClient(job["tracking_uri"]).set_tag(
+        run.info.run_id, "optuna_trial", str(job["trial_number"])
+    )
+    if tags.get("optuna_trial") and tags["optuna_trial"] != str(job["trial_number"]):
+        MlflowClient(job["tracking_uri"]).set_tag(
+            run.info.run_id, "first_optuna_trial", tags["optuna_trial"]
+        )
+    print(
+        f"{spec.run_name}: already FINISHED in MLflow run {run.info.run_id} (its result was "
+        "not recorded before the sweep stopped); adopting it instead of training again",
+        flush=True,
+    )
+    metrics = dict(run.data.metrics)
+    return TrialResult(
+        status="FINISHED",
+        reason=None,
+        metrics=metrics,
+        run_id=run.info.run_id,
+        epochs_done=int(metrics.get("epochs", 0)),
+        learned_reason=tags.get("learned_reason"),
+    )
+
+
 def run(job: dict[str, Any]) -> int:
     """Run the job's trial; write the result file; return the exit code."""
     t_start = time.time()
@@ -208,7 +244,8 @@ def run(job: dict[str, Any]) -> int:
     result = None
     user_error = False
     try:
-        result = run_trial(
+        result = adopt_finished_run(job, spec)
+        result = result or run_trial(
             spec,
             tracking_uri=job["tracking_uri"],
             experiment=job["experiment"],

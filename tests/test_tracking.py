@@ -55,3 +55,45 @@ def test_parallel_trials_can_share_a_fresh_sqlite_store(tmp_path):
     client = MlflowClient(uri)
     runs = client.search_runs([client.get_experiment_by_name("shared").experiment_id])
     assert len(runs) == 3
+
+
+def test_a_finished_run_is_adopted_not_trained_again(tmp_path):
+    """A point whose run ended FINISHED before its supervisor could record it (killed in between)
+    is not trained twice: the worker adopts that run, re-tagged with the new Optuna trial."""
+    from tiny_sweep import tiny_sections
+
+    from runner.config import sweep_from_dict
+    from runner.grid import expand
+    from runner.tracking import TrialTracker
+    from runner.worker import adopt_finished_run
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    specs = expand(sweep_from_dict({"name": "adopt", "seeds": 2, **tiny_sections(tmp_path)}))
+    spec, other_seed = (
+        specs[0],
+        next(s for s in specs if s.cfg_key == specs[0].cfg_key and s.seed != specs[0].seed),
+    )
+    job = {"tracking_uri": uri, "experiment": "adopt", "trial_number": 7}
+    assert adopt_finished_run(job, spec) is None  # no experiment yet
+
+    killed = TrialTracker.start(uri, "adopt", spec, extra_tags={"optuna_trial": 2})
+    killed.end("KILLED", "interrupted")
+    assert adopt_finished_run(job, spec) is None  # only a FINISHED run counts
+
+    done = TrialTracker.start(uri, "adopt", spec, extra_tags={"optuna_trial": 3})
+    done.log_final({"map_test": 0.5, "train_time_s": 12.0, "epochs": 1.0})
+    done.end("FINISHED")
+    assert adopt_finished_run(job, other_seed) is None  # another seed is another point
+    result = adopt_finished_run(job, spec)
+    assert result.status == "FINISHED" and result.run_id == done.run_id
+    assert result.metrics["map_test"] == 0.5 and result.epochs_done == 1
+    tags = MlflowClient(uri).get_run(done.run_id).data.tags
+    assert (tags["optuna_trial"], tags["first_optuna_trial"]) == ("7", "3")
+    assert (
+        len(
+            MlflowClient(uri).search_runs(
+                [MlflowClient(uri).get_experiment_by_name("adopt").experiment_id]
+            )
+        )
+        == 2
+    )
