@@ -100,7 +100,7 @@ def main(job_path: str) -> int:
     metrics = {"map_test": float(plan.get("map", 0.5)), "train_time_s": 0.1}
     if "learned" in plan:  # runner.recipe's verdict, as runner.trial reports it
         metrics["learned"] = float(plan["learned"])
-    result("FINISHED", None, metrics, plan.get("learned_reason"))
+    result("FINISHED", None, metrics, learned_reason=plan.get("learned_reason"))
     return worker.EXIT_FINISHED
 
 
