@@ -1,6 +1,6 @@
 """Training recipes on the hard synthetic preset: MAP after a fixed number of epochs, several seeds.
 
-    python benchmarks/bench_recipe.py                        # 5 recipes, 3 seeds, 4 and 8 epochs
+    python benchmarks/bench_recipe.py                        # 5 main recipes, 3 seeds, 4 and 8 epochs
     python benchmarks/bench_recipe.py --recipes old adamw --seeds 0 --epochs 4
 
 The data is `data.synthetic.preset: hard` (88 classes, 5-10 training clips each, about 1.9 labels
@@ -29,6 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from runner.tracking import cpu_model  # noqa: E402  (after the path insert)
+
+ADAMW = {
+    "optimizer": "adamw",
+    "lr": 0.003,
+    "weight_decay": 0.01,
+    "schedule": "cosine",
+    "warmup_epochs": 1,
+    "head_bias_init": "prior",
+}
 
 # name -> the `train` keys that differ from the seed's recipe (all plain sweepable values).
 RECIPES: dict[str, dict] = {
@@ -67,6 +76,10 @@ RECIPES: dict[str, dict] = {
         "warmup_epochs": 1,
         "head_bias_init": "zero",
     },
+    "adamw-focal": {**ADAMW, "loss": "focal"},
+    "adamw-balanced": {**ADAMW, "pos_weight": "balanced"},
+    "adamw-onecycle": {**ADAMW, "schedule": "onecycle", "warmup_epochs": 0},
+    "adamw-lr0.001": {**ADAMW, "lr": 0.001},
 }
 
 DEFAULT_RECIPES = ["old", "sgd-prior", "adamw", "adamw-asl", "adamw-zero-bias"]
