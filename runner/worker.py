@@ -199,14 +199,11 @@ def adopt_finished_run(job: dict[str, Any], spec):
     run = finished_run(job["tracking_uri"], job["experiment"], spec)
     if run is None:
         return None
-    tags = run.data.tags
-    MlflowClient(job["tracking_uri"]).set_tag(
-        run.info.run_id, "optuna_trial", str(job["trial_number"])
-    )
-    if tags.get("optuna_trial") and tags["optuna_trial"] != str(job["trial_number"]):
-        MlflowClient(job["tracking_uri"]).set_tag(
-            run.info.run_id, "first_optuna_trial", tags["optuna_trial"]
-        )
+    tags, number = run.data.tags, str(job["trial_number"])
+    client = MlflowClient(job["tracking_uri"])
+    if tags.get("optuna_trial") and tags["optuna_trial"] != number:
+        client.set_tag(run.info.run_id, "first_optuna_trial", tags["optuna_trial"])
+    client.set_tag(run.info.run_id, "optuna_trial", number)
     print(
         f"{spec.run_name}: already FINISHED in MLflow run {run.info.run_id} (its result was "
         "not recorded before the sweep stopped); adopting it instead of training again",
