@@ -10,6 +10,16 @@ LOCK   := requirements.lock
 LATEST := .venv-latest
 PIP_QUIET := --quiet --disable-pip-version-check --no-warn-script-location
 
+# $(call venv_install,VENV,PIP ARGS): make VENV if missing, install the project into it with pip's
+# output in VENV/install.log (its tail printed if the install fails). Shared by install, lock and
+# test-latest, which differ only in the venv and whether the lock constrains it.
+define venv_install
+	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
+	@$(1)/bin/python -m pip install $(PIP_QUIET) --upgrade pip > $(1)/install.log 2>&1 \
+		&& $(1)/bin/python -m pip install $(PIP_QUIET) $(2) -e '.[dev,postgres]' >> $(1)/install.log 2>&1 \
+		|| { grep -v '^WARNING: Location' $(1)/install.log | tail -30; echo "specsweep: install failed; the whole log is $(1)/install.log"; exit 1; }
+endef
+
 .PHONY: install lock test test-latest test-slow test-multinode test-cuda lint format bench sweep ui report server clean
 
 install: $(STAMP)
@@ -19,21 +29,16 @@ install: $(STAMP)
 # install. pip's output goes to $(VENV)/install.log (printed if the install fails).
 $(STAMP): pyproject.toml $(LOCK)
 	@echo "specsweep: installing into $(VENV) with the tested versions of $(LOCK) (the first time takes a few minutes; log: $(VENV)/install.log)"
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install $(PIP_QUIET) --upgrade pip > $(VENV)/install.log 2>&1 \
-		&& $(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[dev,postgres]' >> $(VENV)/install.log 2>&1 \
-		|| { grep -v '^WARNING: Location' $(VENV)/install.log | tail -30; echo "specsweep: install failed; the whole log is $(VENV)/install.log"; exit 1; }
+	$(call venv_install,$(VENV),-c $(LOCK))
 	@touch $(STAMP)
 	@$(BIN)/python -c "import torch, timm, optuna, mlflow; print(f'specsweep: installed (torch {torch.__version__}, timm {timm.__version__}, optuna {optuna.__version__}, mlflow {mlflow.__version__})')"
 
 # Regenerate requirements.lock from the newest releases pyproject.toml allows, in a scratch venv;
 # then `make test test-slow` installs it and runs the suites on it (commit the lock once they pass).
 lock:
-	@rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	@rm -rf .venv-lock
 	@echo "specsweep: resolving the newest allowed versions in .venv-lock (log: .venv-lock/install.log)"
-	@.venv-lock/bin/python -m pip install $(PIP_QUIET) --upgrade pip > .venv-lock/install.log 2>&1 \
-		&& .venv-lock/bin/python -m pip install $(PIP_QUIET) -e '.[dev,postgres]' >> .venv-lock/install.log 2>&1 \
-		|| { grep -v '^WARNING: Location' .venv-lock/install.log | tail -30; exit 1; }
+	$(call venv_install,.venv-lock,)
 	@{ echo "# specsweep's tested dependency set: a pip constraints file applied by \`make install\`."; \
 	   echo "# Made by \`make lock\` on $$(date -u +%Y-%m-%d) ($$(.venv-lock/bin/python -c 'import platform; print(platform.python_version(), platform.machine())')); the ranges are in pyproject.toml."; \
 	   .venv-lock/bin/python -m pip freeze --exclude-editable --exclude specsweep | sed -E 's/^(torch|torchvision)==([^+]*)\+.*/\1==\2/'; } > $(LOCK)
@@ -46,11 +51,9 @@ test: $(STAMP)
 # The fast suite on the newest releases the ranges in pyproject.toml allow (no lock), in a fresh
 # venv: the next breaking upstream release fails here (CI runs it) before it fails a user.
 test-latest:
-	@rm -rf $(LATEST) && $(PYTHON) -m venv $(LATEST)
+	@rm -rf $(LATEST)
 	@echo "specsweep: installing the newest allowed versions into $(LATEST) (log: $(LATEST)/install.log)"
-	@$(LATEST)/bin/python -m pip install $(PIP_QUIET) --upgrade pip > $(LATEST)/install.log 2>&1 \
-		&& $(LATEST)/bin/python -m pip install $(PIP_QUIET) -e '.[dev,postgres]' >> $(LATEST)/install.log 2>&1 \
-		|| { grep -v '^WARNING: Location' $(LATEST)/install.log | tail -30; exit 1; }
+	$(call venv_install,$(LATEST),)
 	@$(LATEST)/bin/python -c "import torch, torchvision, timm, optuna, mlflow; print('specsweep: newest allowed:', *(f'{m.__name__} {m.__version__}' for m in (torch, torchvision, timm, optuna, mlflow)))"
 	SPECSWEEP_UNLOCKED=1 $(LATEST)/bin/python -m pytest -q -p no:cacheprovider
 
