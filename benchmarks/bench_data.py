@@ -27,7 +27,7 @@ import torch
 from runner.data import DataConfig, SyntheticConfig, default_num_workers, load_dataset, train_loader
 from runner.data.cache import AudioCache, open_cache
 from runner.data.sampling import TrainDataset, available_cores
-from runner.tracking import cpu_model
+from runner.tracking.trial_runs import cpu_model
 
 SR = 22050
 CLIP_S = 3.0

@@ -25,10 +25,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.classifier import create_classifier
-from runner.config import load_sweep
-from runner.grid import expand
-from runner.tracking import cpu_model
-from runner.training import make_optimizer
+from runner.sweep.config import load_sweep
+from runner.sweep.grid import expand
+from runner.tracking.trial_runs import cpu_model
+from runner.train.loop import make_optimizer
 
 
 def main(argv=None) -> int:

@@ -3,10 +3,10 @@
     python benchmarks/bench_multinode.py                  # queue latency, 100 points (~1 min)
     python benchmarks/bench_multinode.py --throughput     # + three real sweeps (~10 min on 2 cores)
 
-Queue latency: the operations a supervisor performs on the shared queue (runner.study.SweepQueue:
+Queue latency: the operations a supervisor performs on the shared queue (runner.queue.study.SweepQueue:
 open = create the study and enqueue every point under the queue lock; per trial take (lease the
 next point), heartbeat (renew the lease) and complete), each timed on its own, on a fresh study in
-(a) the local default, Optuna's journal file, and (b) PostgreSQL from runner.postgres on loopback
+(a) the local default, Optuna's journal file, and (b) PostgreSQL from runner.servers.postgres on loopback
 (so the figures are the database's cost without a network). Trials last minutes; a supervisor
 does a handful of these per trial plus one heartbeat per storage.heartbeat_s.
 
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import yaml
 
-from runner import postgres
-from runner.config import sweep_from_dict
-from runner.grid import expand
-from runner.study import SweepQueue, open_store
+from runner.queue.study import SweepQueue, open_store
+from runner.servers import postgres
+from runner.sweep.config import sweep_from_dict
+from runner.sweep.grid import expand
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECSWEEP = str(Path(sys.executable).with_name("specsweep"))

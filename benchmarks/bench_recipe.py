@@ -28,7 +28,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runner.tracking import cpu_model  # noqa: E402  (after the path insert)
+from runner.tracking.trial_runs import cpu_model  # noqa: E402  (after the path insert)
 
 ADAMW = {
     "optimizer": "adamw",
@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from runner.config import load_sweep
-    from runner.grid import expand
-    from runner.trial import run_trial
+    from runner.sweep.config import load_sweep
+    from runner.sweep.grid import expand
+    from runner.train.trial import run_trial
 
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} training thread(s)")
     print(f"command: {' '.join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])])}")

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from runner.tracking import cpu_model
+from runner.tracking.trial_runs import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 OLD_COMMIT = "7563476"  # "Audio cache: drop decode()...": the last cache built on torchaudio

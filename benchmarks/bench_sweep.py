@@ -36,7 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from runner.tracking import cpu_model  # noqa: E402  (after the path insert)
+from runner.tracking.trial_runs import cpu_model  # noqa: E402  (after the path insert)
 
 
 def tiny_sweep(
@@ -96,11 +96,11 @@ def run_tiny(
     data: Path, *, slots: int, threads: int, epochs: int = 2, points: int = 4
 ) -> tuple[float, list[dict]]:
     """Run the tiny sweep in a fresh dir; (wall seconds, per-trial overhead records)."""
-    from runner.config import load_sweep
-    from runner.grid import expand
-    from runner.progress import Progress
-    from runner.study import SweepQueue, open_store
-    from runner.supervisor import Supervisor, ensure_experiment, plan_slots
+    from runner.queue.progress import Progress
+    from runner.queue.study import SweepQueue, open_store
+    from runner.queue.supervisor import Supervisor, ensure_experiment, plan_slots
+    from runner.sweep.config import load_sweep
+    from runner.sweep.grid import expand
 
     where = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     cwd = os.getcwd()
@@ -130,9 +130,9 @@ def run_tiny(
 
 
 def make_data(data: Path) -> None:
-    from runner.config import load_sweep
     from runner.data import load_dataset
-    from runner.grid import expand
+    from runner.sweep.config import load_sweep
+    from runner.sweep.grid import expand
 
     spec = expand(load_sweep(tiny_sweep(data, data, slots=1, threads=1)))[0]
     load_dataset(spec.config.data, spec.config.frontend.sample_rate, ("test",), seed=0)

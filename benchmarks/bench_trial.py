@@ -9,9 +9,9 @@ Both measure SGD training steps (forward, BCE, backward, step) with the same bat
 size, model and precision, in one process, interleaved (A B A B ...) so the shared machine's load
 hits both alike; medians over the repeats:
 
-  full pipeline   `runner.training.train_one_epoch` as a trial runs it: audio cache -> DataLoader
+  full pipeline   `runner.train.loop.train_one_epoch` as a trial runs it: audio cache -> DataLoader
                   (random crops, waveform augmentations, and on a CPU the frozen frontend and
-                  SpecAugment, see runner/pipeline.py) -> device -> (frontend -> SpecAugment) ->
+                  SpecAugment, see runner/train/pipeline.py) -> device -> (frontend -> SpecAugment) ->
                   backbone -> loss -> step; once per loader-worker count in --workers (0 = all
                   of it in the training process, one after the other)
   backbone alone  the same steps on images and targets already in memory on the device
@@ -38,14 +38,14 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.classifier import create_classifier
-from runner.augment import Augmenter
-from runner.config import load_sweep
 from runner.data import load_dataset, train_loader
-from runner.grid import expand
-from runner.pipeline import BatchPrep
-from runner.tracking import cpu_model
-from runner.training import Precision, make_optimizer, synchronize, train_one_epoch
-from runner.trial import configure_determinism, resolve_device
+from runner.sweep.config import load_sweep
+from runner.sweep.grid import expand
+from runner.tracking.trial_runs import cpu_model
+from runner.train.augment import Augmenter
+from runner.train.loop import Precision, make_optimizer, synchronize, train_one_epoch
+from runner.train.pipeline import BatchPrep
+from runner.train.trial import configure_determinism, resolve_device
 
 
 def parse_args(argv=None) -> argparse.Namespace:

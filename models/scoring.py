@@ -4,7 +4,7 @@
     probabilities = scorer(waveform)          # (batch, clip_samples) -> (batch, n_classes) in [0, 1]
     dict(zip(scorer.classes, probabilities[0].tolist()))
 
-This is what a trial logs as its MLflow model (runner/logged_models.py): the frontend is inside,
+This is what a trial logs as its MLflow model (runner/tracking/logged_models.py): the frontend is inside,
 so a user feeds mono audio at `sample_rate`, cut into windows of `clip_samples`, and gets
 probabilities (a sigmoid per class: the task is multi-label), named by `classes`. The clip
 normalisation the trial trained with (`data.normalize`: none, peak or rms) is applied here too,

@@ -1,6 +1,6 @@
 """Reports: a sweep's tidy table -> figures, computed takeaways, report.html / report.md.
 
-Pure: works on a `SweepTable` and never talks to MLflow (`runner.runs` reads the runs into one).
+Pure: works on a `SweepTable` and never talks to MLflow (`runner.tracking.runs` reads the runs into one).
 """
 
 from reports.analysis import (

@@ -1,6 +1,6 @@
 """Did the sweep learn anything? The warning a report opens with when its best configuration did not.
 
-Each finished trial logs `learned` (1 or 0, from `runner.recipe.learned_verdict`: MAP at least
+Each finished trial logs `learned` (1 or 0, from `runner.train.recipe.learned_verdict`: MAP at least
 1.5x the label-prior MAP on the first evaluation set and a training loss that left the prior's
 plateau), `map_over_prior_<set>` and `prior_map_<set>`. Comparing configurations none of which
 learned is comparing noise around the label prior, so the report says so before anything else.

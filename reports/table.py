@@ -1,6 +1,6 @@
 """The tidy table a report is computed from: one row per trial (configuration x seed).
 
-Everything in `reports/` works on a `SweepTable` and never imports MLflow; `runner/runs.py` builds
+Everything in `reports/` works on a `SweepTable` and never imports MLflow; `runner/tracking/runs.py` builds
 the table from an experiment's runs. Tests and other front ends (a CSV, a notebook) can build one
 by hand.
 

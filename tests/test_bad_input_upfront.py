@@ -2,7 +2,7 @@
 
 Sweep files are real files in tmp_path; the CLI cases run `specsweep` in a fresh process (no
 traceback, the message names the file and key); the data cases use real audio files and
-manifests, and a real supervisor (`tests/sweep_fake_worker.py --supervise`, children that train
+manifests, and a real supervisor (`tests/helpers/fake_worker.py --supervise`, children that train
 nothing) to show that a sweep over bad data starts no child.
 """
 
@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_data_helpers import small_manifest, write_csv, write_tone
+from helpers.audio import small_manifest, write_csv, write_tone
 
-from runner import limits, safe_yaml
 from runner.cli import main
-from runner.config import load_sweep
 from runner.errors import ConfigError
-from runner.grid import expand
+from runner.sweep import limits, safe_yaml
+from runner.sweep.config import load_sweep
+from runner.sweep.grid import expand
 
-REPO = Path(__file__).resolve().parent.parent
-FAKE = REPO / "tests" / "sweep_fake_worker.py"
+REPO = Path(__file__).resolve().parents[1]
+FAKE = REPO / "tests" / "helpers" / "fake_worker.py"
 
 # Runs the CLI in this child and prints its own peak RSS (KiB) and the command's time. VmHWM is
 # the peak of this process image (ru_maxrss would include the forked parent's, pytest's).
@@ -281,7 +281,7 @@ def supervise(tmp_path: Path, sweep: Path, plan: dict | None = None) -> subproce
 @pytest.fixture(scope="module")
 def mlflow_template(tmp_path_factory) -> Path:
     """An MLflow SQLite store created once (creating its tables takes seconds), copied per test."""
-    from runner.supervisor import ensure_experiment
+    from runner.queue.supervisor import ensure_experiment
 
     path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     ensure_experiment(f"sqlite:///{path}", "skipping")

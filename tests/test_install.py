@@ -54,8 +54,8 @@ class Refuse(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(f"No module named {name!r} (refused by the test)")
 sys.meta_path.insert(0, Refuse())
 import runner, frontends, models, reports
-import runner.data.cache, runner.trial, runner.tracking, runner.cli
-from runner.tracking import environment
+import runner.data.cache, runner.train.trial, runner.tracking.trial_runs, runner.cli
+from runner.tracking.trial_runs import environment
 assert "soxr" in environment("cpu")["versions"]
 assert not any(m.split(".")[0] == "torchaudio" for m in sys.modules)
 print("ok")
@@ -95,7 +95,7 @@ def test_every_range_is_bounded_and_holds_the_lock():
 def test_the_installed_environment_is_the_lock():
     """After `make install` every locked package that is installed has the locked version, and
     the versions a trial's env.json records are those."""
-    from runner.tracking import environment
+    from runner.tracking.trial_runs import environment
 
     pins = locked_versions()
     installed = {canonical(d.metadata["Name"]): d.version for d in metadata.distributions()}

@@ -13,9 +13,9 @@ import sys
 
 import yaml
 
-from runner import _schema
-from runner.config import load_sweep
-from runner.grid import TrialSpec, expand, find
+from runner.sweep import schema as _schema
+from runner.sweep.config import load_sweep
+from runner.sweep.grid import TrialSpec, expand, find
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def command(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, allow_large=args.allow_large)
     specs = expand(sweep)
     if args.check_data:
-        from runner.datacheck import check_data
+        from runner.sweep.datacheck import check_data
 
         for line in check_data(specs):
             print(line, file=sys.stderr if args.json or args.show else sys.stdout)

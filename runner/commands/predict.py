@@ -54,10 +54,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner import predict
     from runner.data.cache import BadAudio
-    from runner.remote import TRACKING_ENV
-    from runner.trial import resolve_device
+    from runner.servers.remote import TRACKING_ENV
+    from runner.train import predict
+    from runner.train.trial import resolve_device
 
     predict.check_options(args.hop_s, args.threshold, args.batch_size)
     uri = args.tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI

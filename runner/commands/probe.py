@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def probe_specs(spec, optimizers, lrs, epochs: int):
     """The probe's trial specs: `spec` with each optimizer x lr and `epochs`, named by them."""
-    from runner.grid import TrialConfig
+    from runner.sweep.grid import TrialConfig
 
     specs = []
     base = spec.config.train
@@ -84,8 +84,8 @@ def probe_specs(spec, optimizers, lrs, epochs: int):
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner.config import load_sweep
-    from runner.grid import expand
+    from runner.sweep.config import load_sweep
+    from runner.sweep.grid import expand
 
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads {args.threads}: must be at least 1")
@@ -102,7 +102,7 @@ def command(args: argparse.Namespace) -> int:
     experiment = f"{sweep.tracking.experiment or sweep.name}-probe"
     first = spec.config.eval.sets[0]
 
-    from runner.trial import run_trial
+    from runner.train.trial import run_trial
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     print(

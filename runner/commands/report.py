@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from runner.errors import UserError
-from runner.remote import TRACKING_ENV
+from runner.servers.remote import TRACKING_ENV
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
@@ -69,7 +69,7 @@ def target(sweep: Path | None, experiment: str | None, tracking_uri: str | None)
 
 def _from_sweep(path: Path) -> tuple[str, str]:
     """The experiment name and tracking URI a sweep file uses (validated by `load_sweep`)."""
-    from runner.config import load_sweep
+    from runner.sweep.config import load_sweep
 
     sweep = load_sweep(path)
     return sweep.tracking.experiment or sweep.name, sweep.tracking.uri
@@ -83,7 +83,8 @@ def default_out_dir(experiment: str) -> Path:
 def command(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: `specsweep --help` must not load MLflow.
     from reports import takeaways, write_report
-    from runner import experiment_page, runs
+    from runner.tracking import experiment as experiment_page
+    from runner.tracking import runs
 
     experiment, tracking_uri = target(args.sweep, args.experiment, args.tracking_uri)
     client = runs.connect(tracking_uri)
@@ -100,7 +101,7 @@ def command(args: argparse.Namespace) -> int:
     models_line = None
     log_model, register_as = model_settings(client, experiment, args.sweep)
     if log_model == "best":
-        from runner.logged_models import log_best_models
+        from runner.tracking.logged_models import log_best_models
 
         done = log_best_models(client, tracking_uri, experiment, register_as=register_as)
         for line in done.lines():
@@ -123,12 +124,12 @@ def model_settings(client, experiment: str, sweep: Path | None) -> tuple[str, st
     """(tracking.log_model, tracking.register_as): the sweep file's, else what the sweep recorded
     in its experiment's tags, else the defaults."""
     if sweep is not None:
-        from runner.config import load_sweep
+        from runner.sweep.config import load_sweep
 
         tracking = load_sweep(sweep).tracking
         return tracking.log_model, tracking.register_as
-    from runner import runs
-    from runner.logged_models import EXP_TAG_LOG_MODEL, EXP_TAG_REGISTER_AS
+    from runner.tracking import runs
+    from runner.tracking.logged_models import EXP_TAG_LOG_MODEL, EXP_TAG_REGISTER_AS
 
     tags = runs.find_experiment(client, experiment).tags
     return tags.get(EXP_TAG_LOG_MODEL, "best"), tags.get(EXP_TAG_REGISTER_AS) or None

@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 from runner.errors import UserError
-from runner.postgres import free_port, port_is_free
-from runner.remote import check_database, is_database_url, scheme_of
-from runner.secrets import mask_url
+from runner.servers.postgres import free_port, port_is_free
+from runner.servers.remote import check_database, is_database_url, scheme_of
+from runner.servers.secrets import mask_url
 
 DEFAULT_DIR = Path(".specsweep/server")
 

@@ -18,15 +18,15 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
-from runner.config import SweepConfig, load_sweep
-from runner.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
-from runner.secrets import mask_url
+from runner.servers.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
+from runner.servers.secrets import mask_url
+from runner.sweep.config import SweepConfig, load_sweep
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from runner.study import SweepQueue
-    from runner.supervisor import Outcome
+    from runner.queue.study import SweepQueue
+    from runner.queue.supervisor import Outcome
 
 # The queue, the supervisor and rich are imported when a sweep runs, not when the CLI starts
 # (`specsweep plan` builds the same parser and should answer at once).
@@ -142,13 +142,13 @@ def run_sweep(
 ) -> int:
     """Supervise the sweep on this machine until it is done or stopped; the exit code.
 
-    check_data: load every dataset the grid needs before enqueueing anything (runner.datacheck);
+    check_data: load every dataset the grid needs before enqueueing anything (runner.sweep.datacheck);
     a mistake in the data is then a UserError (exit 2) and no trial starts.
     """
-    from runner.grid import expand
-    from runner.progress import Progress
-    from runner.study import SweepQueue, open_store
-    from runner.supervisor import Supervisor, plan_slots
+    from runner.queue.progress import Progress
+    from runner.queue.study import SweepQueue, open_store
+    from runner.queue.supervisor import Supervisor, plan_slots
+    from runner.sweep.grid import expand
 
     specs = expand(sweep)
     # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.
@@ -157,7 +157,7 @@ def run_sweep(
     progress = Progress.create(sweep.name, live=live)
     console = progress.console
     if check_data:  # before anything is enqueued: bad data stops here, with no trial started
-        from runner.datacheck import check_data as load_every_dataset
+        from runner.sweep.datacheck import check_data as load_every_dataset
 
         for line in load_every_dataset(specs):
             console.print(line, highlight=False)
@@ -193,11 +193,11 @@ def run_sweep(
 
 
 def prepare_experiment(sweep: SweepConfig, specs) -> str:
-    """Create the sweep's experiment and tag it for the UI (runner/experiment_page.py)."""
+    """Create the sweep's experiment and tag it for the UI (runner/tracking/experiment.py)."""
     from mlflow import MlflowClient
 
-    from runner import experiment_page
-    from runner.supervisor import ensure_experiment
+    from runner.queue.supervisor import ensure_experiment
+    from runner.tracking import experiment as experiment_page
 
     experiment_id = ensure_experiment(sweep.tracking.uri, sweep.experiment)
     experiment_page.prepare(
@@ -212,10 +212,10 @@ def prepare_experiment(sweep: SweepConfig, specs) -> str:
 
 
 def log_models(sweep: SweepConfig, console: Console) -> None:
-    """`log_model: best`: log each configuration's best trial (runner/logged_models.py)."""
+    """`log_model: best`: log each configuration's best trial (runner/tracking/logged_models.py)."""
     from mlflow import MlflowClient
 
-    from runner.logged_models import log_best_models
+    from runner.tracking.logged_models import log_best_models
 
     try:
         done = log_best_models(
@@ -234,7 +234,7 @@ def log_models(sweep: SweepConfig, console: Console) -> None:
 def ui_link(tracking_uri: str, experiment_id: str) -> str:
     """Where the UI shows the runs: the server's own URL, or `make ui`'s for a local store."""
     from runner.commands.ui import DEFAULT_URL
-    from runner.experiment_page import runs_url
+    from runner.tracking.experiment import runs_url
 
     base = tracking_uri if tracking_uri.startswith(("http://", "https://")) else DEFAULT_URL
     hint = "" if base == tracking_uri else " (after `make ui`)"
@@ -243,7 +243,7 @@ def ui_link(tracking_uri: str, experiment_id: str) -> str:
 
 def result_rows(queue: SweepQueue) -> list[dict]:
     """One row per point: its state, MAP, training time, attempts; best MAP first."""
-    from runner.study import ATTR_NOT_LEARNED, ATTR_REASON, ATTR_TRAIN_TIME
+    from runner.queue.study import ATTR_NOT_LEARNED, ATTR_REASON, ATTR_TRAIN_TIME
 
     rows = []
     for point in queue.points():
@@ -279,7 +279,7 @@ def report(
     """Print the end-of-sweep table and what to do next; the exit code."""
     from rich.table import Table
 
-    from runner.progress import format_duration
+    from runner.queue.progress import format_duration
 
     rows = result_rows(queue)
     table = Table(

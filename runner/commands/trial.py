@@ -59,9 +59,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner.config import load_sweep
-    from runner.grid import expand, find
-    from runner.trial import run_trial
+    from runner.sweep.config import load_sweep
+    from runner.sweep.grid import expand, find
+    from runner.train.trial import run_trial
 
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads {args.threads}: must be at least 1")
@@ -99,7 +99,7 @@ def command(args: argparse.Namespace) -> int:
     if result.finished and sweep.tracking.log_model == "best":
         from mlflow import MlflowClient
 
-        from runner.logged_models import log_best_models
+        from runner.tracking.logged_models import log_best_models
 
         done = log_best_models(MlflowClient(uri), uri, experiment)
         print("\n".join(done.lines()))

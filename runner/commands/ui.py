@@ -50,9 +50,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner import experiment_page, runs
     from runner.commands.report import target
     from runner.commands.server import free_port, port_is_free
+    from runner.tracking import experiment as experiment_page
+    from runner.tracking import runs
 
     experiment, tracking_uri = target(args.sweep, args.experiment, args.tracking_uri)
     client = runs.connect(tracking_uri)
@@ -97,9 +98,10 @@ def _interrupt(signum, frame):
 
 
 def tag_experiment(client, exp) -> None:
-    """The UI views of an experiment (runner/experiment_page.py), from its runs' metrics and
+    """The UI views of an experiment (runner/tracking/experiment.py), from its runs' metrics and
     swept keys, so a sweep run before they existed gets them too."""
-    from runner import experiment_page, runs
+    from runner.tracking import experiment as experiment_page
+    from runner.tracking import runs
 
     trial_runs = runs._search_all(client, exp.experiment_id, f"tags.`{runs.KIND_TAG}` = 'trial'")
     experiment_page.prepare(

@@ -152,7 +152,7 @@ class StreamResampler:
     A thin wrapper of `soxr.ResampleStream`: `push` returns the output samples the input so far
     determines, `finish` flushes the filter's delay line. Put end to end, the pieces are exactly
     `soxr.resample(whole_signal, orig_freq, new_freq, quality=RESAMPLE_QUALITY)`, whatever the
-    block sizes (1 sample to the whole file; tests/test_data_cache.py), including the length:
+    block sizes (1 sample to the whole file; tests/data/test_data_cache.py), including the length:
     round(length * new_freq / orig_freq). Memory is a block and the filter's state.
     """
 

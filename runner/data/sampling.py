@@ -242,7 +242,7 @@ class EpochBatches(Sampler[BatchKey]):
 
 
 # What the loader does to a stacked batch: `prepare(waveform (B, samples), target (B, n_classes),
-# rng)` -> any batch the training loop understands (see runner.pipeline).
+# rng)` -> any batch the training loop understands (see runner.train.pipeline).
 Prepare = Callable[[torch.Tensor, torch.Tensor, np.random.Generator], Any]
 
 

@@ -1,0 +1,326 @@
+"""The child process of one slot: run one attempt of one trial, report how it ended.
+
+    python -m runner.queue.worker JOB.json                                  # run this job now
+    python -m runner.queue.worker --wait SUPERVISOR_PID [--tracking-uri URI]  # a warm spare
+
+A *warm spare* is how the supervisor starts children: spawned for a slot while that slot's
+previous trial still runs, with the slot's `CUDA_VISIBLE_DEVICES` and thread variables already
+in its environment, it imports torch, timm, MLflow and the trial code (seconds of start-up a
+trial would otherwise wait for), opens the MLflow store, and then blocks reading one line from
+stdin: the path of its job file. It never touches CUDA before the job names the device, and it
+runs exactly one job, so a crash or OOM still takes down only that trial. End of stdin without a
+job means "not needed": it exits 0.
+
+The supervisor writes JOB.json (see `run` below) and reads back:
+
+- the exit code: EXIT_FINISHED, EXIT_FAILED, EXIT_PRUNED, EXIT_INTERRUPTED; anything else (a
+  signal, a crash before the result was written) means the child died and its MLflow run is
+  closed by the supervisor;
+- `result_path`: {"status", "reason", "user_error", "metrics", "run_id", "epochs_done", "timing"}
+  as JSON (`user_error`: the trial failed on a mistake in the user's input; it is not retried);
+- `status_path`: rewritten at start-up and after every epoch ({"phase", "epoch", "epochs",
+  "metrics", "t", "pid"}), which the progress display reads.
+
+With pruning on, every epoch's `val_map_<first eval set>` is reported to the Optuna trial and
+`TrialPruned` is raised when the study's pruner says so; run_trial ends the run KILLED `pruned`.
+Nothing here touches CUDA before run_trial picks the (only visible) device.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_FINISHED = 0
+EXIT_FAILED = 3
+EXIT_PRUNED = 4
+EXIT_INTERRUPTED = 5
+EXIT_CODES = {
+    "FINISHED": EXIT_FINISHED,
+    "FAILED": EXIT_FAILED,
+    "pruned": EXIT_PRUNED,
+    "interrupted": EXIT_INTERRUPTED,
+}
+
+
+def write_json(path: str | Path, data: dict[str, Any]) -> None:
+    """Write atomically (temp file + rename) so a reader never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.touch(mode=0o600)  # owner only: a job file holds the storage URL, maybe with a password
+    tmp.write_text(json.dumps(data, default=str))
+    os.replace(tmp, path)
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when the supervisor dies (a SIGKILLed supervisor must
+    not leave an orphan that finishes its trial, which its restarted self would run again)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(EXIT_INTERRUPTED)
+
+
+def spec_to_dict(spec) -> dict[str, Any]:
+    """A TrialSpec as JSON-safe data (the inverse is `spec_from_dict`)."""
+    return {
+        "sweep": spec.sweep,
+        "index": spec.index,
+        "config_index": spec.config_index,
+        "name": spec.name,
+        "cfg_key": spec.cfg_key,
+        "seed": spec.seed,
+        "swept": spec.swept,
+        "config": spec.config.to_dict(),
+    }
+
+
+def spec_from_dict(data: dict[str, Any]):
+    from runner.sweep.grid import TrialConfig, TrialSpec
+
+    return TrialSpec(**{**data, "config": TrialConfig.from_dict(data["config"])})
+
+
+def make_epoch_callback(job: dict[str, Any]):
+    """Write each epoch to the status file; with pruning, report to Optuna and maybe prune."""
+    status_path = job["status_path"]
+    epochs = job.get("epochs")
+    pruning = job.get("pruning")
+    trial = None
+    if pruning:
+        import optuna
+
+        from runner.queue.study import make_pruner, open_store
+        from runner.sweep.config import SearchConfig
+
+        store = open_store(job["storage_url"], job["study"])
+        search = SearchConfig(**pruning)
+        study = optuna.load_study(
+            study_name=job["study"], storage=store.storage, pruner=make_pruner(search)
+        )
+        trial = optuna.Trial(study, job["trial_id"])
+
+    def callback(epoch: int, metrics: dict[str, float]) -> None:
+        write_json(
+            status_path,
+            {
+                "phase": "training",
+                "epoch": epoch,
+                "epochs": epochs,
+                "metrics": metrics,
+                "t": time.time(),
+                "pid": os.getpid(),
+            },
+        )
+        if trial is None:
+            return
+        value = metrics.get(job["prune_metric"])
+        if value is None:  # no evaluation this epoch (eval.every_n_epochs > 1)
+            return
+        trial.report(float(value), epoch)
+        if trial.should_prune():
+            from runner.train.trial import TrialPruned
+
+            raise TrialPruned(f"epoch {epoch}: {job['prune_metric']} {value:.4f} below the median")
+
+    return callback
+
+
+def warm_up(tracking_uri: str | None) -> None:
+    """Do now, while waiting for a job, the start-up every trial needs: the imports of the trial
+    code (torch, torchvision, timm, MLflow, Optuna, the data layer, matplotlib for the preview),
+    and the MLflow store for `tracking_uri` (MLflow caches stores per URI, so the trial's own
+    client reuses the engine and the schema check done here). CUDA stays uninitialised."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # the preview figure, drawn after the last epoch
+
+    import models.classifier  # noqa: F401
+    import runner.data
+    import runner.train.trial  # noqa: F401
+
+    if tracking_uri:
+        from mlflow import MlflowClient
+
+        MlflowClient(tracking_uri).search_experiments(max_results=1)
+
+
+def wait_for_job(supervisor_pid: int, tracking_uri: str | None) -> int:
+    """The warm spare: warm up, read one job path from stdin, run it; see the module docstring."""
+    die_with_parent(supervisor_pid)
+    t_spawn = time.time()
+    try:
+        warm_up(tracking_uri)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as err:  # a broken store now would break the trial too: let it say so
+        print(f"worker: warm-up incomplete ({type(err).__name__}: {err})", file=sys.stderr)
+    t_warm = time.time()
+    try:
+        line = sys.stdin.readline().strip()
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    if not line:
+        return 0  # the supervisor needs no more children
+    job = json.loads(Path(line).read_text())
+    if job.get("log_path"):  # from here on, this child's output is the attempt's log
+        _redirect_output(job["log_path"])
+    job["t_spawn_process"], job["t_warm"] = t_spawn, t_warm
+    return run(job)
+
+
+def _redirect_output(path: str) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+def adopt_finished_run(job: dict[str, Any], spec):
+    """The result of this point's FINISHED MLflow run, if an earlier child already ran it to the
+    end (its supervisor was killed before recording that); None otherwise. The run is re-tagged
+    with this Optuna trial, so each COMPLETE trial names its one FINISHED run."""
+    from mlflow import MlflowClient
+
+    from runner.tracking.trial_runs import finished_run
+    from runner.train.trial import TrialResult
+
+    run = finished_run(job["tracking_uri"], job["experiment"], spec)
+    if run is None:
+        return None
+    tags, number = run.data.tags, str(job["trial_number"])
+    client = MlflowClient(job["tracking_uri"])
+    if tags.get("optuna_trial") and tags["optuna_trial"] != number:
+        client.set_tag(run.info.run_id, "first_optuna_trial", tags["optuna_trial"])
+    client.set_tag(run.info.run_id, "optuna_trial", number)
+    print(
+        f"{spec.run_name}: already FINISHED in MLflow run {run.info.run_id} (its result was "
+        "not recorded before the sweep stopped); adopting it instead of training again",
+        flush=True,
+    )
+    metrics = dict(run.data.metrics)
+    return TrialResult(
+        status="FINISHED",
+        reason=None,
+        metrics=metrics,
+        run_id=run.info.run_id,
+        epochs_done=int(metrics.get("epochs", 0)),
+        learned_reason=tags.get("learned_reason"),
+    )
+
+
+def run(job: dict[str, Any]) -> int:
+    """Run the job's trial; write the result file; return the exit code."""
+    t_start = time.time()
+    write_json(
+        job["status_path"],
+        {
+            "phase": "starting",
+            "epoch": 0,
+            "epochs": job.get("epochs"),
+            "t": t_start,
+            "pid": os.getpid(),
+        },
+    )
+    from runner.train.trial import run_trial
+
+    spec = spec_from_dict(job["spec"])
+    callback = make_epoch_callback(job)
+    t_ready = time.time()
+    result = None
+    user_error = False
+    try:
+        result = adopt_finished_run(job, spec)
+        result = result or run_trial(
+            spec,
+            tracking_uri=job["tracking_uri"],
+            experiment=job["experiment"],
+            attempt=job["attempt"],
+            extra_tags={"optuna_trial": job["trial_number"]},
+            epoch_callback=callback,
+            device=job.get("device"),
+            threads=job.get("threads"),
+            log_model=job.get("log_model", "none"),
+            system_metrics_s=job.get("system_metrics_s", 0.0),
+        )
+        status, reason, user_error = result.status, result.reason, result.user_error
+    except (KeyboardInterrupt, SystemExit):
+        status, reason = "KILLED", "interrupted"  # run_trial marked the run before re-raising
+    except Exception as err:  # before run_trial could open a run (e.g. no such device)
+        from runner.errors import UserError
+
+        status, reason = "FAILED", f"error: {type(err).__name__}: {err}"
+        user_error = isinstance(err, UserError)
+    t_end = time.time()
+    write_json(
+        job["result_path"],
+        {
+            "status": status,
+            "reason": reason,
+            "user_error": user_error,  # not retried by the supervisor
+            "metrics": dict(result.metrics) if result else {},
+            "run_id": result.run_id if result else None,
+            "learned_reason": result.learned_reason if result else None,
+            "epochs_done": result.epochs_done if result else None,
+            # job handed over (supervisor's clock) -> imports done -> run_trial returned; for a
+            # warm spare also when its process started and when its warm-up ended
+            "timing": {
+                "t_spawn": job.get("t_spawn"),
+                "t_spawn_process": job.get("t_spawn_process"),
+                "t_warm": job.get("t_warm"),
+                "t_start": t_start,
+                "t_ready": t_ready,
+                "t_end": t_end,
+            },
+        },
+    )
+    if status == "FINISHED":
+        return EXIT_FINISHED
+    if reason in ("pruned", "interrupted"):
+        return EXIT_CODES[reason]
+    return EXIT_FAILED
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+USAGE = "usage: python -m runner.queue.worker JOB.json | --wait SUPERVISOR_PID [--tracking-uri URI]"
+
+
+def main(argv: list[str]) -> int:
+    # The supervisor stops a child with SIGINT (or SIGTERM): both end the run as `interrupted`.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    if argv[:1] == ["--wait"]:
+        if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--tracking-uri"):
+            print(USAGE, file=sys.stderr)
+            return 2
+        return wait_for_job(int(argv[1]), argv[3] if len(argv) == 4 else None)
+    if len(argv) != 1:
+        print(USAGE, file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[0]).read_text())
+    die_with_parent(int(job["supervisor_pid"]))
+    return run(job)
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    # Leave at once: the result file is written and the MLflow run ended (synchronously), while
+    # the interpreter's teardown with torch and MLflow loaded takes seconds the supervisor would
+    # otherwise wait for before it can tell Optuna and start the next trial.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,246 @@
+"""Sweep files: YAML in, validated frozen dataclasses out.
+
+    sweep = load_sweep("sweeps/merlin_part1.yaml")
+    sweep.frontend.hop_length, sweep.grid.axes, sweep.seeds
+
+A sweep file has these top-level sections (every one but `name` optional):
+
+    name       the sweep's name (the MLflow experiment and the Optuna study are named after it)
+    data       runner.data.DataConfig           what audio, which splits, clip length
+    frontend   frontends.FrontendConfig         waveform -> image, defaults for every trial
+    model      models.ModelConfig               the timm backbone
+    train      runner.sweep.train_config.TrainConfig  the training recipe
+    eval       runner.sweep.train_config.EvalConfig   the evaluation sets
+    grid       GridConfig                       the swept axes (see runner/sweep/grid.py)
+    seeds      replicates: a list of seeds, or a count N meaning 0..N-1
+    resources  ResourcesConfig                  slots, GPUs, threads
+    tracking   TrackingConfig                   MLflow tracking URI and experiment
+    storage    StorageConfig                    Optuna storage URL
+    search     SearchConfig                     grid / random / tpe, retries, pruning
+
+Every error is a ConfigError naming the file, the key path, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from frontends import FrontendConfig
+from models.config import ModelConfig
+from runner.data import DataConfig
+from runner.errors import ConfigError
+from runner.sweep import limits, safe_yaml
+from runner.sweep import schema as _schema
+from runner.sweep.train_config import EvalConfig, TrainConfig
+
+# The sections a grid axis may sweep, in the order a trial's config lists them.
+TRIAL_SECTIONS = ("data", "frontend", "model", "train", "eval")
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """The swept axes. Keys are dotted paths into the trial sections (`frontend.hop_length`).
+
+    axes     key -> list of values; the Cartesian product of all axes
+    linked   key -> {by: other key, values: {value of other key: [values of key]}}: the seed ties
+             image size to hop this way (see sweeps/merlin_part1.yaml)
+    zip      list of {key: [values]} groups whose lists move together (one axis per group)
+    exclude  list of {key: value}; points matching every key of a rule are dropped
+    """
+
+    axes: dict[str, Any] = field(default_factory=dict)
+    linked: dict[str, Any] = field(default_factory=dict)
+    zip: tuple[dict[str, Any], ...] = ()
+    exclude: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """Where trials run. On GPUs: slots = GPUs x jobs_per_gpu; on CPU: `slots` share the cores."""
+
+    slots: int | None = None  # None: one per GPU x jobs_per_gpu, or 1 on a CPU-only machine
+    jobs_per_gpu: int = 1
+    gpus: tuple[int, ...] | None = None  # None: every visible GPU
+    threads_per_slot: int | None = None  # None: cores // slots
+
+    def __post_init__(self):
+        if self.slots is not None and self.slots < 1:
+            raise ValueError(f"slots: {self.slots} must be at least 1 (or null for automatic)")
+        if self.jobs_per_gpu < 1:
+            raise ValueError(f"jobs_per_gpu: {self.jobs_per_gpu} must be at least 1")
+        if self.threads_per_slot is not None and self.threads_per_slot < 1:
+            raise ValueError(f"threads_per_slot: {self.threads_per_slot} must be at least 1")
+        if self.gpus is not None and any(g < 0 for g in self.gpus):
+            raise ValueError(f"gpus: {list(self.gpus)} must be GPU indices >= 0")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """MLflow: where runs are logged. The experiment defaults to the sweep's name."""
+
+    uri: str = "sqlite:///mlflow.db"
+    experiment: str | None = None
+    # Trained networks as MLflow PyTorch models (frontend inside; runner/tracking/logged_models.py):
+    # best = the best seed of each configuration, logged when the sweep ends or the report runs.
+    log_model: Literal["best", "all", "none"] = "best"
+    register_as: str | None = None  # Model Registry name for the overall best model
+    # MLflow's system metrics (CPU, memory; GPU with nvidia-ml-py) every this many seconds; 0 = off.
+    system_metrics_s: float = 10.0
+
+    def __post_init__(self):
+        if self.system_metrics_s < 0:
+            raise ValueError(
+                f"system_metrics_s: {self.system_metrics_s} must be >= 0 (0 turns them off)"
+            )
+        if self.register_as is not None and not self.register_as.strip():
+            raise ValueError("register_as: empty name; give a Model Registry name or leave it out")
+        if self.register_as is not None and self.log_model == "none":
+            raise ValueError(
+                "register_as: needs a logged model; set log_model to best or all, or drop register_as"
+            )
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Optuna storage. None: a JournalStorage file under .specsweep/studies/<sweep>.journal."""
+
+    url: str | None = None
+    # A running trial's lease (runner/queue/study.py): renewed every heartbeat_s while its child runs;
+    # a lease older than lease_timeout_s is a dead supervisor's, and its trial is run again.
+    heartbeat_s: float = 10.0
+    lease_timeout_s: float = 120.0
+
+    def __post_init__(self):
+        if self.heartbeat_s <= 0:
+            raise ValueError(f"heartbeat_s: {self.heartbeat_s} must be positive")
+        if self.lease_timeout_s < 3 * self.heartbeat_s:
+            raise ValueError(
+                f"lease_timeout_s: {self.lease_timeout_s} must be at least 3 x heartbeat_s "
+                f"({3 * self.heartbeat_s:g}) so one late heartbeat does not look like a dead supervisor"
+            )
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How points are chosen: every grid point once, or sampled (`n_trials`) from the axes."""
+
+    sampler: Literal["grid", "random", "tpe"] = "grid"
+    n_trials: int | None = None
+    pruning: bool = False
+    max_retries: int = 2
+    objective: Literal["map", "map_and_time"] = "map"
+    seed: int | None = None  # the random/tpe sampler's seed (None: fresh each run)
+    # Median pruning: a trial stops when its validation MAP at an epoch is below the median of the
+    # finished trials at that epoch, once prune_startup_trials finished and after prune_warmup_epochs.
+    prune_startup_trials: int = 3
+    prune_warmup_epochs: int = 0
+
+    def __post_init__(self):
+        if self.pruning and self.objective != "map":
+            raise ValueError(
+                "pruning: median pruning needs one objective; set search.objective: map "
+                "or search.pruning: false"
+            )
+        if self.sampler != "grid" and self.n_trials is None:
+            raise ValueError(
+                f"n_trials: sampler '{self.sampler}' needs n_trials (how many points to sample)"
+            )
+        if self.n_trials is not None and self.n_trials < 1:
+            raise ValueError(f"n_trials: {self.n_trials} must be at least 1")
+        if self.max_retries < 0:
+            raise ValueError(f"max_retries: {self.max_retries} must be 0 or more")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A whole sweep file, validated. `source` is the file it came from (for messages)."""
+
+    name: str
+    data: DataConfig = field(default_factory=DataConfig)
+    frontend: FrontendConfig = field(default_factory=FrontendConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
+    seeds: tuple[int, ...] | int = (0,)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    source: str = "<sweep>"
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    # --allow-large: a grid over runner.sweep.limits.MAX_TRIALS trials is meant (not a file key)
+    allow_large: bool = field(default=False, compare=False)
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
+            raise ValueError(
+                f"name: {self.name!r} is not a valid sweep name; use letters, digits, '-', '_' "
+                "or '.', starting with a letter or digit"
+            )
+        seeds = self.seeds
+        limits.check_seed_count(seeds if isinstance(seeds, int) else len(seeds))
+        if isinstance(seeds, int):
+            if seeds < 1:
+                raise ValueError(f"seeds: {seeds} must be a count >= 1 or a list of seeds")
+            seeds = tuple(range(seeds))
+        if not seeds:
+            raise ValueError("seeds: the list is empty; give at least one seed, e.g. [0]")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds: {list(seeds)} repeats a seed; list each seed once")
+        object.__setattr__(self, "seeds", tuple(seeds))
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or self.name
+
+
+# Keys of SweepConfig a file may set (source and raw are filled in by the loader).
+_FILE_KEYS = tuple(
+    f.name
+    for f in dataclasses.fields(SweepConfig)
+    if f.name not in ("source", "raw", "allow_large")
+)
+
+
+def parse_yaml(path: Path) -> Any:
+    """Read a YAML file within the limits of runner.sweep.safe_yaml; every problem is a ConfigError."""
+    return safe_yaml.load_yaml(path)
+
+
+def load_sweep(path: str | Path, *, allow_large: bool = False) -> SweepConfig:
+    """Parse and validate a sweep file. Grid axes are checked here too (runner.sweep.grid.check_grid).
+
+    allow_large: accept a grid of more than runner.sweep.limits.MAX_TRIALS trials (`--allow-large`).
+    """
+    path = Path(path)
+    raw = parse_yaml(path)
+    return sweep_from_dict(raw, source=str(path), allow_large=allow_large)
+
+
+def sweep_from_dict(raw: Any, source: str = "<sweep>", *, allow_large: bool = False) -> SweepConfig:
+    """Validate an already-parsed sweep mapping; errors are prefixed with `source`."""
+    from runner.sweep import grid
+
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: a sweep file must be a mapping of sections (name, data, frontend, ...), "
+            f"got {_schema.describe(raw)}"
+        )
+    try:
+        for key in raw:
+            if key not in _FILE_KEYS:
+                raise ConfigError(
+                    f"{key}: unknown section{_schema.suggest(key, _FILE_KEYS)}"
+                    f" (sections: {', '.join(_FILE_KEYS)})"
+                )
+        sweep = _schema.build(SweepConfig, dict(raw), "")
+        sweep = dataclasses.replace(sweep, source=source, raw=dict(raw), allow_large=allow_large)
+        grid.check_grid(sweep)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return sweep

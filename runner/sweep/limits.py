@@ -1,0 +1,98 @@
+"""Sizes that would exhaust memory, refused while the sweep file is validated (computed, never
+allocated): the trials in a grid, the seeds, and each trial's spectrogram and image.
+
+    check_seed_count(10_000_000)             # ConfigError: seeds: ... the limit is 1,000
+    check_trial_count(250_000, allow_large)  # ConfigError unless --allow-large
+    check_trial_sizes(trial_config)          # ConfigError naming frontend.image_size, ...
+
+The limits, and what they are for:
+
+    MAX_TRIALS        100,000   trials in one sweep (points x seeds). Each is a training run;
+                                a bigger grid is usually a typo (an axis listed twice, seeds in
+                                the millions). `--allow-large` lifts it.
+    MAX_SEEDS         1,000     replicates per configuration (the seed study used a few to
+                                estimate the spread).
+    MAX_IMAGE_PIXELS  2^24      pixels of one example's image (H x W) and of its spectrogram
+                                before the resize (bands x frames, FFT bins x frames):
+                                4096 x 4096, 64 MiB per float32 channel.
+    MAX_BATCH_BYTES   16 GiB    one training batch's largest tensor: the STFT (complex64) or the
+                                image (float32, every channel).
+
+The seed's largest image is 128 x 1024 (0.13 M pixels); a batch of 64 of them is 32 MiB.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from runner.errors import ConfigError
+
+if TYPE_CHECKING:
+    from runner.sweep.grid import TrialConfig
+
+MAX_TRIALS = 100_000
+MAX_SEEDS = 1_000
+MAX_IMAGE_PIXELS = 1 << 24
+MAX_BATCH_BYTES = 16 << 30
+
+
+def check_seed_count(n_seeds: int) -> None:
+    if n_seeds > MAX_SEEDS:
+        raise ValueError(
+            f"seeds: {n_seeds:,} replicates is over the limit of {MAX_SEEDS:,} per configuration; "
+            "give a count like 3 or a list of seeds"
+        )
+
+
+def check_trial_count(n_trials: int, allow_large: bool, what: str) -> None:
+    """`what` says how the count arose, e.g. '12 x 3 x 4 grid points x 2 seeds'."""
+    if n_trials > MAX_TRIALS and not allow_large:
+        raise ConfigError(
+            f"grid: {what} = {n_trials:,} trials, over the limit of {MAX_TRIALS:,}; check the axes "
+            "for a typo, or pass --allow-large if you mean it"
+        )
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / (1 << 30):.1f} GiB"
+
+
+def check_trial_sizes(cfg: TrialConfig) -> None:
+    """Refuse a trial whose spectrogram, image or batch would not fit in memory."""
+    fe = cfg.frontend
+    n_samples = round(cfg.data.clip_s * fe.sample_rate)
+    n_frames = (
+        1 + n_samples // fe.hop_length if fe.center else 1 + (n_samples - fe.n_fft) // fe.hop_length
+    )
+    n_bins = fe.n_fft // 2 + 1
+    n_bands = n_bins if fe.scale == "linear" else fe.n_mels
+    height, width = fe.image_size if fe.image_size is not None else (n_bands, n_frames)
+    channels = fe.out_channels
+    batch = cfg.train.batch_size
+
+    if height * width > MAX_IMAGE_PIXELS:
+        key = "frontend.image_size" if fe.image_size is not None else "frontend.hop_length"
+        raise ConfigError(
+            f"{key}: the image is {height:,} x {width:,} = {height * width:,} pixels "
+            f"({_gib(4 * height * width)} per float32 channel), over the limit of "
+            f"{MAX_IMAGE_PIXELS:,} (4096 x 4096); use a smaller image_size"
+            + ("" if fe.image_size is not None else ", a larger hop or a shorter data.clip_s")
+        )
+    if n_bins * n_frames > MAX_IMAGE_PIXELS:
+        raise ConfigError(
+            f"frontend.hop_length: the spectrogram of a {cfg.data.clip_s:g} s clip is {n_bins:,} FFT "
+            f"bins x {n_frames:,} frames = {n_bins * n_frames:,} values, over the limit of "
+            f"{MAX_IMAGE_PIXELS:,}; use a larger hop_length, a smaller n_fft or a shorter "
+            "data.clip_s"
+        )
+    stft_bytes = 8 * batch * n_bins * n_frames  # complex64
+    image_bytes = 4 * batch * channels * height * width
+    if max(stft_bytes, image_bytes) > MAX_BATCH_BYTES:
+        what = (
+            f"its STFT is {_gib(stft_bytes)}" if stft_bytes >= image_bytes
+            else f"its {channels}-channel images are {_gib(image_bytes)}"
+        )  # fmt: skip
+        raise ConfigError(
+            f"train.batch_size: a batch of {batch} would not fit in memory ({what}, over the "
+            f"{_gib(MAX_BATCH_BYTES)} limit); use a smaller batch_size or image"
+        )

@@ -1,0 +1,8 @@
+"""One trial, end to end, in the process that runs it.
+
+Owns the training loop (`loop`), the input pipeline and augmentation (`pipeline`, `augment`),
+the recipe's parts (`recipe`: loss, head bias, the learned verdict), the ranking metrics
+(`metrics`), preemption-safe checkpoints (`checkpoint`), `trial` (which puts one trial together
+from a `TrialSpec`), and scoring recordings with a trained model (`predict`). It never schedules
+work, never talks to Optuna, and writes to MLflow only through `runner.tracking`.
+"""

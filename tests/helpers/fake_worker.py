@@ -1,0 +1,141 @@
+"""A stand-in child for the supervisor's fast tests: the real worker protocol, no training.
+
+    python tests/helpers/fake_worker.py JOB.json            # as a cold child: the job on the command line
+    python tests/helpers/fake_worker.py --wait PID [--tracking-uri URI]  # as a warm spare: job path on stdin
+    python tests/helpers/fake_worker.py --supervise X.yaml  # `specsweep sweep X.yaml` with these children
+
+It speaks the protocol of runner.queue.worker (job file in; status file, result file, exit code out;
+SIGINT -> interrupted; dies with its parent), and behaves as the JSON plan in the environment
+variable SPECSWEEP_FAKE_PLAN says, keyed by run name (`<trial name>-s<seed>`) or "default":
+
+    {"sleep": 0.3}            take that long, then finish with MAP = "map" (default 0.5)
+    {"fail_attempts": 9}      fail (exit EXIT_FAILED, reason "error: planned") while attempt <= 9
+    {"crash_attempts": 1}     SIGKILL itself while attempt <= 1 (a child killed mid-trial)
+    {"user_error_attempts": 9}  fail on a user error (reason "error: UserError: planned") while
+                              attempt <= 9: the supervisor must not retry it
+
+Each start appends "<run name> <attempt> <pid> <CUDA_VISIBLE_DEVICES> <OMP_NUM_THREADS>" to
+SPECSWEEP_FAKE_LOG, so a test counts executions; each warm spare appends its pid to
+SPECSWEEP_FAKE_SPARES (when set) as it starts, so a test can tell which processes were spares and
+check that none outlives the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from runner.queue import worker
+
+
+def main(job_path: str) -> int:
+    job = json.loads(Path(job_path).read_text())
+    worker.die_with_parent(int(job["supervisor_pid"]))
+    signal.signal(signal.SIGINT, worker._interrupt)
+    spec = job["spec"]
+    run_name = f"{spec['name']}-s{spec['seed']}"
+    plans = json.loads(os.environ.get("SPECSWEEP_FAKE_PLAN", "{}"))
+    plan = {**plans.get("default", {}), **plans.get(run_name, {})}
+    attempt = int(job["attempt"])
+    with open(os.environ["SPECSWEEP_FAKE_LOG"], "a") as log:
+        log.write(
+            f"{run_name} {attempt} {os.getpid()} {os.environ.get('CUDA_VISIBLE_DEVICES')!r} "
+            f"{os.environ.get('OMP_NUM_THREADS')}\n"
+        )
+    t_start = time.time()
+    worker.write_json(job["status_path"], {"phase": "starting", "epoch": 0, "t": t_start})
+
+    def result(
+        status: str,
+        reason: str | None,
+        metrics: dict,
+        user_error: bool = False,
+        learned_reason=None,
+    ) -> None:
+        timing = {
+            "t_spawn": job["t_spawn"],
+            "t_start": t_start,
+            "t_ready": t_start,
+            "t_end": time.time(),
+        }
+        worker.write_json(
+            job["result_path"],
+            {
+                "status": status,
+                "reason": reason,
+                "user_error": user_error,
+                "metrics": metrics,
+                "run_id": None,
+                "learned_reason": learned_reason,
+                "timing": timing,
+            },
+        )
+
+    try:
+        if attempt <= plan.get("crash_attempts", 0):
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGKILL)
+        if attempt <= plan.get("user_error_attempts", 0):
+            result("FAILED", "error: UserError: planned", {}, user_error=True)
+            return worker.EXIT_FAILED
+        if attempt <= plan.get("fail_attempts", 0):
+            result("FAILED", "error: planned", {})
+            return worker.EXIT_FAILED
+        epochs = 2
+        for epoch in range(1, epochs + 1):
+            time.sleep(float(plan.get("sleep", 0.3)) / epochs)
+            worker.write_json(
+                job["status_path"],
+                {"phase": "training", "epoch": epoch, "epochs": epochs, "t": time.time()},
+            )
+    except KeyboardInterrupt:
+        result("KILLED", "interrupted", {})
+        return worker.EXIT_INTERRUPTED
+    metrics = {"map_test": float(plan.get("map", 0.5)), "train_time_s": 0.1}
+    if "learned" in plan:  # runner.train.recipe's verdict, as runner.train.trial reports it
+        metrics["learned"] = float(plan["learned"])
+    result("FINISHED", None, metrics, learned_reason=plan.get("learned_reason"))
+    return worker.EXIT_FINISHED
+
+
+def wait(supervisor_pid: int) -> int:
+    """The warm-spare protocol of runner.queue.worker: die with the supervisor, wait for a job path."""
+    worker.die_with_parent(supervisor_pid)
+    signal.signal(signal.SIGINT, worker._interrupt)
+    if os.environ.get("SPECSWEEP_FAKE_SPARES"):
+        with open(os.environ["SPECSWEEP_FAKE_SPARES"], "a") as log:
+            log.write(f"{os.getpid()}\n")
+    try:
+        line = sys.stdin.readline().strip()
+    except KeyboardInterrupt:
+        return worker.EXIT_INTERRUPTED
+    return main(line) if line else 0
+
+
+def supervise(sweep_path: str) -> int:
+    from runner.commands.sweep import run_sweep
+    from runner.sweep.config import load_sweep
+
+    # The data check loads the sweep's real datasets; the fake children never read them, so
+    # only the tests of the check itself turn it on.
+    return run_sweep(
+        load_sweep(sweep_path),
+        sweep_path,
+        live=False,
+        worker_command=[sys.executable, __file__],
+        check_data=os.environ.get("SPECSWEEP_FAKE_CHECK_DATA") == "1",
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "--supervise":
+        sys.exit(supervise(sys.argv[2]))
+    if sys.argv[1] == "--wait":
+        sys.exit(wait(int(sys.argv[2])))
+    sys.exit(main(sys.argv[1]))
