@@ -34,8 +34,8 @@ import yaml
 
 from runner.queue.study import SweepQueue, open_store
 from runner.servers import postgres
-from runner.sweep.config import sweep_from_dict
 from runner.sweep.grid import expand
+from runner.sweep.load import sweep_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECSWEEP = str(Path(sys.executable).with_name("specsweep"))

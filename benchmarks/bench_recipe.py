@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from runner.sweep.config import load_sweep
     from runner.sweep.grid import expand
+    from runner.sweep.load import load_sweep
     from runner.train.trial import run_trial
 
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} training thread(s)")

@@ -99,8 +99,8 @@ def run_tiny(
     from runner.queue.progress import Progress
     from runner.queue.study import SweepQueue, open_store
     from runner.queue.supervisor import Supervisor, ensure_experiment, plan_slots
-    from runner.sweep.config import load_sweep
     from runner.sweep.grid import expand
+    from runner.sweep.load import load_sweep
 
     where = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     cwd = os.getcwd()
@@ -131,8 +131,8 @@ def run_tiny(
 
 def make_data(data: Path) -> None:
     from runner.data import load_dataset
-    from runner.sweep.config import load_sweep
     from runner.sweep.grid import expand
+    from runner.sweep.load import load_sweep
 
     spec = expand(load_sweep(tiny_sweep(data, data, slots=1, threads=1)))[0]
     load_dataset(spec.config.data, spec.config.frontend.sample_rate, ("test",), seed=0)

@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.classifier import create_classifier
 from runner.data import load_dataset, train_loader
-from runner.sweep.config import load_sweep
 from runner.sweep.grid import expand
+from runner.sweep.load import load_sweep
 from runner.tracking.trial_runs import cpu_model
 from runner.train.augment import Augmenter
 from runner.train.loop import Precision, make_optimizer, synchronize, train_one_epoch

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._names import BUILTIN_COMPRESSIONS, BUILTIN_SCALES
+from ._types import BandLayout
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from .config import FrontendConfig
 
 _COMPRESSIONS: dict[str, Any] = {}
 _SCALES: dict[str, Any] = {}
@@ -91,7 +91,7 @@ def get_scale(name: str) -> Any:
 
 
 def create_compression(
-    name: str, cfg: FrontendConfig, n_bands: int, dtype: torch.dtype | None = None
+    name: str, cfg: BandLayout, n_bands: int, dtype: torch.dtype | None = None
 ) -> nn.Module:
     """Build the compression registered as `name` for a spectrogram with `n_bands` bands,
     its parameters in `dtype` (default float32)."""
@@ -101,7 +101,7 @@ def create_compression(
     return _lookup(_COMPRESSIONS, "compression", name).from_config(cfg, n_bands, dtype=dtype)
 
 
-def create_scale(name: str, cfg: FrontendConfig, dtype: torch.dtype | None = None) -> nn.Module:
+def create_scale(name: str, cfg: BandLayout, dtype: torch.dtype | None = None) -> nn.Module:
     """Build the frequency scale registered as `name`, its matrix in `dtype` (default float32);
     `cfg` must be resolved (n_fft set)."""
     import torch

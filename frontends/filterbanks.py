@@ -2,7 +2,7 @@
 
 A filterbank is `(n_bands, n_fft // 2 + 1)` (librosa's orientation, so `weights @ spec` maps FFT
 bins to bands). These are computed once per frontend and never trained, so they need no torch:
-`frontends.functional` turns them into tensors for the modules, and `FrontendConfig` counts
+`frontends.functional` turns them into tensors for the modules, and `BandLayout` counts
 empty bands with `count_empty` while validating a sweep file, without importing torch (so
 `specsweep plan` stays fast).
 
@@ -13,12 +13,10 @@ empty bands with `count_empty` while validating a sweep file, without importing 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .config import FrontendConfig
+from ._types import BandLayout
 
 # Slaney's Auditory Toolbox mel scale (librosa's default): linear below 1 kHz, log above.
 _SLANEY_F_SP = 200.0 / 3  # Hz per mel in the linear part
@@ -210,7 +208,7 @@ def linear_bin_range(
     return int(inside[0]), int(inside[-1]) + 1
 
 
-def weights_for(cfg: FrontendConfig, n_fft: int, power: float | None = None) -> np.ndarray:
+def weights_for(cfg: BandLayout, n_fft: int, power: float | None = None) -> np.ndarray:
     """The `(n_bands, n_freqs)` matrix of the config's mel, log or erb scale at this n_fft.
 
     `power` overrides `cfg.power` for the ERB responses (1 = the magnitude response).
@@ -230,7 +228,7 @@ def weights_for(cfg: FrontendConfig, n_fft: int, power: float | None = None) -> 
     raise ValueError(f"scale: {cfg.scale!r} has no filterbank matrix (linear keeps FFT bins)")
 
 
-def count_empty(cfg: FrontendConfig, n_fft: int) -> int:
+def count_empty(cfg: BandLayout, n_fft: int) -> int:
     """How many of the config's bands no FFT bin falls in at this n_fft (0 = every band is used).
 
     Triangles (mel, log) are empty when no bin has a positive weight (librosa's test); ERB bands

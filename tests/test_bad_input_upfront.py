@@ -22,8 +22,8 @@ from helpers.audio import small_manifest, write_csv, write_tone
 from runner.cli import main
 from runner.errors import ConfigError
 from runner.sweep import limits, safe_yaml
-from runner.sweep.config import load_sweep
 from runner.sweep.grid import expand
+from runner.sweep.load import load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE = REPO / "tests" / "helpers" / "fake_worker.py"

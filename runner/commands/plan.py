@@ -14,8 +14,9 @@ import sys
 import yaml
 
 from runner.sweep import schema as _schema
-from runner.sweep.config import load_sweep
-from runner.sweep.grid import TrialSpec, expand, find
+from runner.sweep.grid import expand, find
+from runner.sweep.load import load_sweep
+from runner.sweep.spec import TrialSpec
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def probe_specs(spec, optimizers, lrs, epochs: int):
     """The probe's trial specs: `spec` with each optimizer x lr and `epochs`, named by them."""
-    from runner.sweep.grid import TrialConfig
+    from runner.sweep.spec import TrialConfig
 
     specs = []
     base = spec.config.train
@@ -84,8 +84,8 @@ def probe_specs(spec, optimizers, lrs, epochs: int):
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner.sweep.config import load_sweep
     from runner.sweep.grid import expand
+    from runner.sweep.load import load_sweep
 
     if args.threads is not None and args.threads < 1:
         raise UserError(f"--threads {args.threads}: must be at least 1")

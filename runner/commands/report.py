@@ -69,7 +69,7 @@ def target(sweep: Path | None, experiment: str | None, tracking_uri: str | None)
 
 def _from_sweep(path: Path) -> tuple[str, str]:
     """The experiment name and tracking URI a sweep file uses (validated by `load_sweep`)."""
-    from runner.sweep.config import load_sweep
+    from runner.sweep.load import load_sweep
 
     sweep = load_sweep(path)
     return sweep.tracking.experiment or sweep.name, sweep.tracking.uri
@@ -124,7 +124,7 @@ def model_settings(client, experiment: str, sweep: Path | None) -> tuple[str, st
     """(tracking.log_model, tracking.register_as): the sweep file's, else what the sweep recorded
     in its experiment's tags, else the defaults."""
     if sweep is not None:
-        from runner.sweep.config import load_sweep
+        from runner.sweep.load import load_sweep
 
         tracking = load_sweep(sweep).tracking
         return tracking.log_model, tracking.register_as

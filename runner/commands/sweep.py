@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from runner.servers.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
 from runner.servers.secrets import mask_url
-from runner.sweep.config import SweepConfig, load_sweep
+from runner.sweep.config import SweepConfig
+from runner.sweep.load import load_sweep
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -59,8 +59,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner.sweep.config import load_sweep
     from runner.sweep.grid import expand, find
+    from runner.sweep.load import load_sweep
     from runner.train.trial import run_trial
 
     if args.threads is not None and args.threads < 1:

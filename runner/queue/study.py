@@ -54,7 +54,7 @@ from runner.sweep import schema as _schema
 
 if TYPE_CHECKING:
     from runner.sweep.config import SearchConfig, SweepConfig
-    from runner.sweep.grid import TrialSpec
+    from runner.sweep.spec import TrialSpec
 
 # User attributes on every attempt (Optuna trial) of a point.
 ATTR_CFG_KEY = "cfg_key"

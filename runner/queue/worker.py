@@ -84,7 +84,7 @@ def spec_to_dict(spec) -> dict[str, Any]:
 
 
 def spec_from_dict(data: dict[str, Any]):
-    from runner.sweep.grid import TrialConfig, TrialSpec
+    from runner.sweep.spec import TrialConfig, TrialSpec
 
     return TrialSpec(**{**data, "config": TrialConfig.from_dict(data["config"])})
 

@@ -26,15 +26,12 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 from frontends import FrontendConfig
 from models.config import ModelConfig
 from runner.data import DataConfig
-from runner.errors import ConfigError
-from runner.sweep import limits, safe_yaml
-from runner.sweep import schema as _schema
+from runner.sweep import limits
 from runner.sweep.train_config import EvalConfig, TrainConfig
 
 # The sections a grid axis may sweep, in the order a trial's config lists them.
@@ -205,42 +202,3 @@ _FILE_KEYS = tuple(
     for f in dataclasses.fields(SweepConfig)
     if f.name not in ("source", "raw", "allow_large")
 )
-
-
-def parse_yaml(path: Path) -> Any:
-    """Read a YAML file within the limits of runner.sweep.safe_yaml; every problem is a ConfigError."""
-    return safe_yaml.load_yaml(path)
-
-
-def load_sweep(path: str | Path, *, allow_large: bool = False) -> SweepConfig:
-    """Parse and validate a sweep file. Grid axes are checked here too (runner.sweep.grid.check_grid).
-
-    allow_large: accept a grid of more than runner.sweep.limits.MAX_TRIALS trials (`--allow-large`).
-    """
-    path = Path(path)
-    raw = parse_yaml(path)
-    return sweep_from_dict(raw, source=str(path), allow_large=allow_large)
-
-
-def sweep_from_dict(raw: Any, source: str = "<sweep>", *, allow_large: bool = False) -> SweepConfig:
-    """Validate an already-parsed sweep mapping; errors are prefixed with `source`."""
-    from runner.sweep import grid
-
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            f"{source}: a sweep file must be a mapping of sections (name, data, frontend, ...), "
-            f"got {_schema.describe(raw)}"
-        )
-    try:
-        for key in raw:
-            if key not in _FILE_KEYS:
-                raise ConfigError(
-                    f"{key}: unknown section{_schema.suggest(key, _FILE_KEYS)}"
-                    f" (sections: {', '.join(_FILE_KEYS)})"
-                )
-        sweep = _schema.build(SweepConfig, dict(raw), "")
-        sweep = dataclasses.replace(sweep, source=source, raw=dict(raw), allow_large=allow_large)
-        grid.check_grid(sweep)
-    except ConfigError as err:
-        raise ConfigError(f"{source}: {err}") from None
-    return sweep

@@ -23,7 +23,7 @@ from runner.sweep import schema as _schema
 
 if TYPE_CHECKING:
     from runner.data import DataConfig
-    from runner.sweep.grid import TrialSpec
+    from runner.sweep.spec import TrialSpec
 
 
 def datasets_needed(

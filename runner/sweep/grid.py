@@ -18,91 +18,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from frontends import FrontendConfig
-from models.config import ModelConfig
-from runner.data import DataConfig
 from runner.errors import ConfigError
 from runner.sweep import limits
 from runner.sweep import schema as _schema
-from runner.sweep.train_config import EvalConfig, TrainConfig
+from runner.sweep.spec import SECTION_CLASSES, TrialConfig, TrialSpec
 
 if TYPE_CHECKING:
     from runner.sweep.config import SweepConfig
-
-
-@dataclass(frozen=True)
-class TrialConfig:
-    """Everything that determines a trial's result, fully resolved."""
-
-    data: DataConfig
-    frontend: FrontendConfig
-    model: ModelConfig
-    train: TrainConfig
-    eval: EvalConfig
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain nested dict (tuples as lists): what config.yaml holds and cfg_key hashes."""
-        return _schema.to_plain(self)
-
-    @classmethod
-    def from_dict(cls, sections: dict[str, Any], where: str = "config") -> TrialConfig:
-        """Inverse of `to_dict`, validating every section (reproduces a run from config.yaml)."""
-        if not isinstance(sections, dict):
-            raise ConfigError(
-                f"{where}: expected a mapping of sections, got {_schema.describe(sections)}"
-            )
-        unknown = set(sections) - set(SECTION_CLASSES)
-        if unknown:
-            key = sorted(unknown)[0]
-            raise ConfigError(
-                f"{where}: {key}: unknown section{_schema.suggest(key, SECTION_CLASSES)}"
-            )
-        built = {
-            name: _schema.build(klass, sections.get(name), name)
-            for name, klass in SECTION_CLASSES.items()
-        }
-        built["frontend"] = built["frontend"].resolved()
-        config = cls(**built)
-        limits.check_trial_sizes(config)  # an image that cannot fit in memory, computed here
-        return config
-
-    @property
-    def cfg_key(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
-
-
-SECTION_CLASSES: dict[str, type] = {
-    "data": DataConfig,
-    "frontend": FrontendConfig,
-    "model": ModelConfig,
-    "train": TrainConfig,
-    "eval": EvalConfig,
-}
-
-
-@dataclass(frozen=True)
-class TrialSpec:
-    """One trial: a grid point (configuration) and a seed."""
-
-    sweep: str  # the sweep's name
-    index: int  # 0-based position in expand()'s list (configurations x seeds)
-    config_index: int  # 0-based position among configurations
-    name: str  # readable, from the swept values: "w512-h128-mel-128x512"
-    cfg_key: str  # hash of the resolved config (not of the seed)
-    seed: int
-    swept: dict[str, Any]  # this point's value of every swept key, in grid order
-    config: TrialConfig
-
-    @property
-    def run_name(self) -> str:
-        return f"{self.name}-s{self.seed}"
 
 
 # --------------------------------------------------------------------------- key paths

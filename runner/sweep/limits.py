@@ -3,7 +3,7 @@ allocated): the trials in a grid, the seeds, and each trial's spectrogram and im
 
     check_seed_count(10_000_000)             # ConfigError: seeds: ... the limit is 1,000
     check_trial_count(250_000, allow_large)  # ConfigError unless --allow-large
-    check_trial_sizes(trial_config)          # ConfigError naming frontend.image_size, ...
+    check_trial_sizes(data, frontend, train)  # ConfigError naming frontend.image_size, ...
 
 The limits, and what they are for:
 
@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
-    from runner.sweep.grid import TrialConfig
+    from frontends import FrontendConfig
+    from runner.data import DataConfig
+    from runner.sweep.train_config import TrainConfig
 
 MAX_TRIALS = 100_000
 MAX_SEEDS = 1_000
@@ -57,10 +59,10 @@ def _gib(n_bytes: float) -> str:
     return f"{n_bytes / (1 << 30):.1f} GiB"
 
 
-def check_trial_sizes(cfg: TrialConfig) -> None:
-    """Refuse a trial whose spectrogram, image or batch would not fit in memory."""
-    fe = cfg.frontend
-    n_samples = round(cfg.data.clip_s * fe.sample_rate)
+def check_trial_sizes(data: DataConfig, fe: FrontendConfig, train: TrainConfig) -> None:
+    """Refuse a trial whose spectrogram, image or batch would not fit in memory (its sections:
+    this module sits below `runner.sweep.spec`, which calls it while building a TrialConfig)."""
+    n_samples = round(data.clip_s * fe.sample_rate)
     n_frames = (
         1 + n_samples // fe.hop_length if fe.center else 1 + (n_samples - fe.n_fft) // fe.hop_length
     )
@@ -68,7 +70,7 @@ def check_trial_sizes(cfg: TrialConfig) -> None:
     n_bands = n_bins if fe.scale == "linear" else fe.n_mels
     height, width = fe.image_size if fe.image_size is not None else (n_bands, n_frames)
     channels = fe.out_channels
-    batch = cfg.train.batch_size
+    batch = train.batch_size
 
     if height * width > MAX_IMAGE_PIXELS:
         key = "frontend.image_size" if fe.image_size is not None else "frontend.hop_length"
@@ -80,7 +82,7 @@ def check_trial_sizes(cfg: TrialConfig) -> None:
         )
     if n_bins * n_frames > MAX_IMAGE_PIXELS:
         raise ConfigError(
-            f"frontend.hop_length: the spectrogram of a {cfg.data.clip_s:g} s clip is {n_bins:,} FFT "
+            f"frontend.hop_length: the spectrogram of a {data.clip_s:g} s clip is {n_bins:,} FFT "
             f"bins x {n_frames:,} frames = {n_bins * n_frames:,} values, over the limit of "
             f"{MAX_IMAGE_PIXELS:,}; use a larger hop_length, a smaller n_fft or a shorter "
             "data.clip_s"

@@ -37,7 +37,7 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 if TYPE_CHECKING:
-    from runner.sweep.grid import TrialSpec
+    from runner.sweep.spec import TrialSpec
 
 NA = "na"
 _BATCH = 100  # MLflow's limit of params per log_batch call

@@ -3,7 +3,7 @@
     result = run_trial(spec, tracking_uri="sqlite:///mlflow.db")
     result.status, result.reason, result.metrics["map_test"], result.run_id
 
-A trial is one grid point and one seed (`runner.sweep.grid.TrialSpec`). It
+A trial is one grid point and one seed (`runner.sweep.spec.TrialSpec`). It
 
 - opens an MLflow run first (so a trial that fails while loading data still leaves a run saying
   why), with the resolved config as params, `config.yaml` and `env.json`;
@@ -40,7 +40,7 @@ import torch
 
 from models.classifier import create_classifier
 from runner.errors import UserError
-from runner.sweep.grid import TrialSpec
+from runner.sweep.spec import TrialSpec
 from runner.tracking import logged_models, system_metrics
 from runner.tracking.trial_runs import TrialTracker, mark_interrupted
 from runner.train import checkpoint as ckpt

@@ -149,8 +149,8 @@ def test_finite_check_is_exact_and_can_be_left_to_the_caller():
 def merlin_part1_frontends() -> list[FrontendConfig]:
     """The frontends of the 12 configurations in sweeps/merlin_part1.yaml (the seed's Part 1 grid;
     tests/sweep/test_config.py checks the grid itself against the seed)."""
-    from runner.sweep.config import load_sweep
     from runner.sweep.grid import expand
+    from runner.sweep.load import load_sweep
 
     sweep = load_sweep(Path(__file__).resolve().parents[2] / "sweeps" / "merlin_part1.yaml")
     return [spec.config.frontend for spec in expand(sweep)]

@@ -120,7 +120,7 @@ def wait(supervisor_pid: int) -> int:
 
 def supervise(sweep_path: str) -> int:
     from runner.commands.sweep import run_sweep
-    from runner.sweep.config import load_sweep
+    from runner.sweep.load import load_sweep
 
     # The data check loads the sweep's real datasets; the fake children never read them, so
     # only the tests of the check itself turn it on.

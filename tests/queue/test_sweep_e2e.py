@@ -50,8 +50,8 @@ def tiny_sweep(
 def data_dir(tmp_path_factory) -> Path:
     """Generate the synthetic audio once, so parallel children only read it."""
     from runner.data import load_dataset
-    from runner.sweep.config import load_sweep
     from runner.sweep.grid import expand
+    from runner.sweep.load import load_sweep
 
     tmp = tmp_path_factory.mktemp("e2e-data")
     spec = expand(load_sweep(tiny_sweep(tmp, tmp)))[0]

@@ -29,8 +29,9 @@ from runner.queue.study import (
     open_store,
 )
 from runner.queue.supervisor import Slot, detect_gpus, plan_slots
-from runner.sweep.config import ResourcesConfig, sweep_from_dict
+from runner.sweep.config import ResourcesConfig
 from runner.sweep.grid import expand
+from runner.sweep.load import sweep_from_dict
 
 GRID = {
     "axes": {"frontend.win_length": [256, 512], "frontend.hop_length": [64, 128]},

@@ -28,7 +28,7 @@ from runner.servers.remote import (
     tracking_credentials_to_env,
 )
 from runner.servers.secrets import mask_text, mask_url, url_password
-from runner.sweep.config import sweep_from_dict
+from runner.sweep.load import sweep_from_dict
 
 SECRET = "s3cr3t-Pa55"
 

@@ -260,8 +260,8 @@ def tiny_sweep(
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     from runner.data import load_dataset
-    from runner.sweep.config import load_sweep
     from runner.sweep.grid import expand
+    from runner.sweep.load import load_sweep
 
     tmp = tmp_path_factory.mktemp("multinode-data")
     spec = expand(load_sweep(tiny_sweep(tmp, tmp, "data")))[0]

@@ -10,8 +10,9 @@ import pytest
 
 from runner.cli import main
 from runner.errors import ConfigError
-from runner.sweep.config import load_sweep
-from runner.sweep.grid import TrialConfig, expand
+from runner.sweep.grid import expand
+from runner.sweep.load import load_sweep
+from runner.sweep.spec import TrialConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,8 +17,8 @@ from mlflow import MlflowClient
 from frontends import FrontendConfig, build_frontend
 from frontends.parameters import band_frequencies_hz, initial_parameter_summary, parameter_summary
 from runner.cli import main
-from runner.sweep.config import load_sweep
 from runner.sweep.grid import expand
+from runner.sweep.load import load_sweep
 from runner.train.trial import FRONTEND_PARAMS_ARTIFACT, run_trial
 
 ROOT = Path(__file__).resolve().parents[2]

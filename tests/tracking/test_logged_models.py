@@ -28,8 +28,8 @@ from runner.cli import main
 from runner.data.config import RavenConfig
 from runner.data.manifest import Skips
 from runner.data.raven import read_tables, window_starts
-from runner.sweep.config import load_sweep
 from runner.sweep.grid import expand
+from runner.sweep.load import load_sweep
 from runner.tracking import experiment as experiment_page
 from runner.tracking import logged_models
 from runner.train.trial import run_trial

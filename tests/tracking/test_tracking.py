@@ -63,8 +63,8 @@ def test_a_finished_run_is_adopted_not_trained_again(tmp_path):
     from helpers.tiny_sweep import tiny_sections
 
     from runner.queue.worker import adopt_finished_run
-    from runner.sweep.config import sweep_from_dict
     from runner.sweep.grid import expand
+    from runner.sweep.load import sweep_from_dict
     from runner.tracking.trial_runs import TrialTracker
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

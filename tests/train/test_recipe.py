@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from runner.errors import ConfigError
-from runner.sweep.config import load_sweep
+from runner.sweep.load import load_sweep
 from runner.sweep.train_config import TrainConfig
 from runner.train.loop import lr_at, make_optimizer
 from runner.train.recipe import (

@@ -14,8 +14,8 @@ import yaml
 
 from runner.data import DataConfig, SyntheticConfig, load_dataset
 from runner.data.synthetic import render_clip, settings_hash, species_names
-from runner.sweep.config import load_sweep
 from runner.sweep.grid import expand
+from runner.sweep.load import load_sweep
 from runner.train.trial import run_trial
 
 OLD = {"optimizer": "sgd", "lr": 0.1, "milestones": [6], "head_bias_init": "zero"}

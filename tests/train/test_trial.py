@@ -23,8 +23,9 @@ import yaml
 from mlflow import MlflowClient
 
 from runner.cli import main
-from runner.sweep.config import load_sweep
-from runner.sweep.grid import TrialConfig, expand
+from runner.sweep.grid import expand
+from runner.sweep.load import load_sweep
+from runner.sweep.spec import TrialConfig
 from runner.tracking.trial_runs import flatten_config
 from runner.train.checkpoint import checkpoint_dir, load_checkpoint
 from runner.train.trial import TrialPruned, failure_reason, run_trial
@@ -366,7 +367,7 @@ def test_a_dead_attempts_run_is_marked_interrupted_on_resume(tmp_path, data_dir)
     spec = tiny_spec(tmp_path, data_dir, epochs=2)
     script = textwrap.dedent(f"""
         import os
-        from runner.sweep.config import load_sweep
+        from runner.sweep.load import load_sweep
         from runner.sweep.grid import expand
         from runner.train.trial import run_trial
         spec = expand(load_sweep({str(tmp_path / "tiny.yaml")!r}))[0]

@@ -1,0 +1,58 @@
+"""Reading a sweep file: YAML within limits, every section validated, the grid checked.
+
+    sweep = load_sweep("sweeps/demo.yaml")          # a SweepConfig, or one ConfigError
+    sweep = sweep_from_dict(raw, source="<cli>")    # the same for an already-parsed mapping
+
+The sections themselves are `runner.sweep.config`; the grid's axes are checked by
+`runner.sweep.grid.check_grid` as part of loading, so a bad axis fails before anything runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from runner.errors import ConfigError
+from runner.sweep import safe_yaml
+from runner.sweep import schema as _schema
+from runner.sweep.config import _FILE_KEYS, SweepConfig
+from runner.sweep.grid import check_grid
+
+
+def parse_yaml(path: Path) -> Any:
+    """Read a YAML file within the limits of runner.sweep.safe_yaml; every problem is a ConfigError."""
+    return safe_yaml.load_yaml(path)
+
+
+def load_sweep(path: str | Path, *, allow_large: bool = False) -> SweepConfig:
+    """Parse and validate a sweep file. Grid axes are checked here too (`check_grid`).
+
+    allow_large: accept a grid of more than runner.sweep.limits.MAX_TRIALS trials (`--allow-large`).
+    """
+    path = Path(path)
+    raw = parse_yaml(path)
+    return sweep_from_dict(raw, source=str(path), allow_large=allow_large)
+
+
+def sweep_from_dict(raw: Any, source: str = "<sweep>", *, allow_large: bool = False) -> SweepConfig:
+    """Validate an already-parsed sweep mapping; errors are prefixed with `source`."""
+
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: a sweep file must be a mapping of sections (name, data, frontend, ...), "
+            f"got {_schema.describe(raw)}"
+        )
+    try:
+        for key in raw:
+            if key not in _FILE_KEYS:
+                raise ConfigError(
+                    f"{key}: unknown section{_schema.suggest(key, _FILE_KEYS)}"
+                    f" (sections: {', '.join(_FILE_KEYS)})"
+                )
+        sweep = _schema.build(SweepConfig, dict(raw), "")
+        sweep = dataclasses.replace(sweep, source=source, raw=dict(raw), allow_large=allow_large)
+        check_grid(sweep)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return sweep
