@@ -85,143 +85,161 @@ def configure(args):
     return spec, dataclasses.replace(cfg, frontend=frontend, model=model, train=train)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    spec, cfg = configure(args)
-    configure_determinism(False, device)
-    precision = Precision.for_device(cfg.train, device)
-    data = load_dataset(cfg.data, cfg.frontend.sample_rate, tuple(cfg.eval.sets), seed=0)
-    model = create_classifier(cfg.frontend, cfg.model, len(data.classes)).to(device)
-    if precision.channels_last:
-        model.backbone.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, cfg.train)
+class Bench:
+    """One trial's model, optimizer and loaders, and a function per measurement (samples/s)."""
 
-    n_samples = data.train.clip_len
-    prep = BatchPrep.for_training(
-        cfg.train.augment, model.frontend, device, n_samples, precision.amp_dtype
-    )
-    batch_size = cfg.train.batch_size
-    loaders = {
-        w: train_loader(data.train, batch_size, seed=0, num_workers=w, prepare=prep)
-        for w in args.workers
-    }  # made once, as a trial does: the workers persist from epoch to epoch
-    plain = train_loader(data.train, batch_size, seed=0, num_workers=0)
-
-    # The backbone-alone input: this pipeline's own images (frontend output), kept on the device.
-    cached = []
-    with torch.no_grad():
-        for waveform, target in plain:
-            image = model.frontend(waveform.to(device))
-            if precision.channels_last:
-                image = image.contiguous(memory_format=torch.channels_last)
-            cached.append((image, target.to(device)))
-    n_batches = len(cached)
-    n_clips = sum(t.shape[0] for _, t in cached)
-    image_shape = tuple(cached[0][0].shape[1:])
-
-    def start(workers: int, epoch: int):
-        loaders[workers].sampler.seed = epoch
-        return iter(loaders[workers])
-
-    # As a trial does, each epoch's iterator is started when the previous epoch ends, so the
-    # workers make its first batches while the trial would evaluate and save (here: while the
-    # other measurements run); one epoch's head start is prefetch_factor (2) batches per worker.
-    upcoming = {w: start(w, 100) for w in args.workers}
-
-    def full(workers: int, epoch: int) -> float:
-        stats = train_one_epoch(
-            model, upcoming[workers], optimizer, cfg.train, device, 0, precision
+    def __init__(self, args: argparse.Namespace):
+        torch.set_num_threads(args.threads)
+        self.args = args
+        self.device = device = resolve_device(args.device)
+        self.spec, cfg = configure(args)
+        self.cfg = cfg
+        configure_determinism(False, device)
+        self.precision = precision = Precision.for_device(cfg.train, device)
+        data = load_dataset(cfg.data, cfg.frontend.sample_rate, tuple(cfg.eval.sets), seed=0)
+        self.model = create_classifier(cfg.frontend, cfg.model, len(data.classes)).to(device)
+        if precision.channels_last:
+            self.model.backbone.to(memory_format=torch.channels_last)
+        self.optimizer = make_optimizer(self.model, cfg.train)
+        self.prep = BatchPrep.for_training(
+            cfg.train.augment, self.model.frontend, device, data.train.clip_len, precision.amp_dtype
         )
-        upcoming[workers] = start(workers, epoch + 1)
+        self.batch_size = cfg.train.batch_size
+        self.loaders = {
+            w: train_loader(data.train, self.batch_size, seed=0, num_workers=w, prepare=self.prep)
+            for w in args.workers
+        }  # made once, as a trial does: the workers persist from epoch to epoch
+        self.plain = train_loader(data.train, self.batch_size, seed=0, num_workers=0)
+        self.cached = self._cache_images()
+        self.n_clips = sum(t.shape[0] for _, t in self.cached)
+        # As a trial does, each epoch's iterator is started when the previous epoch ends, so the
+        # workers make its first batches while the trial would evaluate and save (here: while the
+        # other measurements run); one epoch's head start is prefetch_factor (2) batches per worker.
+        self.upcoming = {w: self._start(w, 100) for w in args.workers}
+
+    def _cache_images(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The backbone-alone input: this pipeline's own images (frontend output), on the device."""
+        cached = []
+        with torch.no_grad():
+            for waveform, target in self.plain:
+                image = self.model.frontend(waveform.to(self.device))
+                if self.precision.channels_last:
+                    image = image.contiguous(memory_format=torch.channels_last)
+                cached.append((image, target.to(self.device)))
+        return cached
+
+    def _start(self, workers: int, epoch: int):
+        self.loaders[workers].sampler.seed = epoch
+        return iter(self.loaders[workers])
+
+    def full(self, workers: int, epoch: int) -> float:
+        stats = train_one_epoch(
+            self.model, self.upcoming[workers], self.optimizer, self.cfg.train, self.device, 0,
+            self.precision,
+        )  # fmt: skip
+        self.upcoming[workers] = self._start(workers, epoch + 1)
         return stats.samples / stats.time_s
 
-    def backbone_alone(epoch: int) -> float:
+    def backbone_alone(self, epoch: int) -> float:
+        model, precision = self.model, self.precision
         model.train()
-        synchronize(device)
+        synchronize(self.device)
         start = time.perf_counter()
-        for image, target in cached:
-            with precision.autocast(device):
+        for image, target in self.cached:
+            with precision.autocast(self.device):
                 logits = model.backbone(image)
             loss = F.binary_cross_entropy_with_logits(logits.float(), target)
-            optimizer.zero_grad(set_to_none=True)
+            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            optimizer.step()
-        synchronize(device)
-        return n_clips / (time.perf_counter() - start)
+            self.optimizer.step()
+        synchronize(self.device)
+        return self.n_clips / (time.perf_counter() - start)
 
-    def loader_alone(epoch: int) -> float:
-        plain.sampler.seed = epoch
+    def loader_alone(self, epoch: int) -> float:
+        self.plain.sampler.seed = epoch
         start = time.perf_counter()
         count = 0
-        for waveform, _ in plain:
-            count += waveform.to(device).shape[0]
-        synchronize(device)
+        for waveform, _ in self.plain:
+            count += waveform.to(self.device).shape[0]
+        synchronize(self.device)
         return count / (time.perf_counter() - start)
 
-    def augment_alone(epoch: int) -> float:
-        plain.sampler.seed = epoch
-        batches = list(plain)
+    def augment_alone(self, epoch: int) -> float:
+        self.plain.sampler.seed = epoch
+        batches = list(self.plain)
         start = time.perf_counter()
         for b, (waveform, target) in enumerate(batches):
-            augmenter = Augmenter(cfg.train.augment, np.random.default_rng([epoch, b]))
+            augmenter = Augmenter(self.cfg.train.augment, np.random.default_rng([epoch, b]))
             augmenter.waveform(waveform, target)
-            augmenter.masks(waveform.shape[0], *prep.image_hw)
-        return n_clips / (time.perf_counter() - start)
+            augmenter.masks(waveform.shape[0], *self.prep.image_hw)
+        return self.n_clips / (time.perf_counter() - start)
 
-    def frontend_alone(epoch: int) -> float:
-        plain.sampler.seed = epoch
-        waveforms = [w.to(device) for w, _ in plain]
-        synchronize(device)
+    def frontend_alone(self, epoch: int) -> float:
+        self.plain.sampler.seed = epoch
+        waveforms = [w.to(self.device) for w, _ in self.plain]
+        synchronize(self.device)
         start = time.perf_counter()
         for waveform in waveforms:
-            image = model.frontend(waveform.requires_grad_(False))
-            if any(p.requires_grad for p in model.frontend.parameters()):
+            image = self.model.frontend(waveform.requires_grad_(False))
+            if any(p.requires_grad for p in self.model.frontend.parameters()):
                 image.sum().backward()
-        synchronize(device)
+        synchronize(self.device)
         return sum(w.shape[0] for w in waveforms) / (time.perf_counter() - start)
 
-    for w in args.workers:  # warm-up: allocator, kernels, page cache, worker start
-        full(w, 100)
-    backbone_alone(100)
-    parts = {"backbone": backbone_alone, "loader": loader_alone, "augment": augment_alone,
-             "frontend": frontend_alone}  # fmt: skip
-    results: dict[str, list[float]] = {f"full{w}": [] for w in args.workers}
-    results.update({k: [] for k in parts})
-    for r in range(args.repeats):
-        for w in args.workers:
-            results[f"full{w}"].append(full(w, r))
-        for key, fn in parts.items():
-            results[key].append(fn(r))
-    med = {k: statistics.median(v) for k, v in results.items()}
+    def measure(self) -> dict[str, list[float]]:
+        """Every measurement `repeats` times, interleaved, after one warm-up round."""
+        workers = self.args.workers
+        for w in workers:  # warm-up: allocator, kernels, page cache, worker start
+            self.full(w, 100)
+        self.backbone_alone(100)
+        parts = {"backbone": self.backbone_alone, "loader": self.loader_alone,
+                 "augment": self.augment_alone, "frontend": self.frontend_alone}  # fmt: skip
+        results: dict[str, list[float]] = {f"full{w}": [] for w in workers}
+        results.update({k: [] for k in parts})
+        for r in range(self.args.repeats):
+            for w in workers:
+                results[f"full{w}"].append(self.full(w, r))
+            for key, fn in parts.items():
+                results[key].append(fn(r))
+        return results
 
-    where = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{cpu_model() or platform.processor()}, {args.threads} thread(s)"
-    )
-    print(f"trial {spec.index} {spec.name}: model {cfg.model.name}, image {image_shape}, batch "
-          f"{batch_size}, {n_batches} batches/epoch, amp {precision.amp_dtype}, channels_last "
-          f"{precision.channels_last}, frontend in the "
-          f"{'loader' if prep.runs_frontend else 'training step'}, on {where}")  # fmt: skip
-    labels = {f"full{w}": f"full pipeline, {w} loader worker(s), train step" for w in args.workers}
-    labels.update(
-        backbone="backbone alone on in-memory images, train step",
-        loader="loader alone (cache -> batches)",
-        augment="augmentations alone (waveform + mask draws)",
-        frontend="frontend alone (forward, + backward if learnable)",
-    )
-    for key, label in labels.items():
-        runs = ", ".join(f"{v:.1f}" for v in results[key])
-        print(f"  {label:62s} {med[key]:8.1f} samples/s  (runs: {runs})")
-    for w in args.workers:
-        overhead = 1 - med[f"full{w}"] / med["backbone"]
-        print(f"  overhead of the pipeline with {w} worker(s) over the backbone alone: "
-              f"{100 * overhead:.1f}% (target <= 5%)")  # fmt: skip
-    print("  per sample: " + ", ".join(
-        f"{k} {1e3 / med[k]:.2f} ms" for k in ("backbone", "frontend", "augment", "loader")
-    ))  # fmt: skip
+    def print_results(self, results: dict[str, list[float]]) -> None:
+        args, device, precision, cfg = self.args, self.device, self.precision, self.cfg
+        med = {k: statistics.median(v) for k, v in results.items()}
+        where = (
+            torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else f"{cpu_model() or platform.processor()}, {args.threads} thread(s)"
+        )
+        image_shape = tuple(self.cached[0][0].shape[1:])
+        print(f"trial {self.spec.index} {self.spec.name}: model {cfg.model.name}, image "
+              f"{image_shape}, batch {self.batch_size}, {len(self.cached)} batches/epoch, amp "
+              f"{precision.amp_dtype}, channels_last {precision.channels_last}, frontend in the "
+              f"{'loader' if self.prep.runs_frontend else 'training step'}, on {where}")  # fmt: skip
+        labels = {
+            f"full{w}": f"full pipeline, {w} loader worker(s), train step" for w in args.workers
+        }
+        labels.update(
+            backbone="backbone alone on in-memory images, train step",
+            loader="loader alone (cache -> batches)",
+            augment="augmentations alone (waveform + mask draws)",
+            frontend="frontend alone (forward, + backward if learnable)",
+        )
+        for key, label in labels.items():
+            runs = ", ".join(f"{v:.1f}" for v in results[key])
+            print(f"  {label:62s} {med[key]:8.1f} samples/s  (runs: {runs})")
+        for w in args.workers:
+            overhead = 1 - med[f"full{w}"] / med["backbone"]
+            print(f"  overhead of the pipeline with {w} worker(s) over the backbone alone: "
+                  f"{100 * overhead:.1f}% (target <= 5%)")  # fmt: skip
+        print("  per sample: " + ", ".join(
+            f"{k} {1e3 / med[k]:.2f} ms" for k in ("backbone", "frontend", "augment", "loader")
+        ))  # fmt: skip
+
+
+def main(argv=None) -> int:
+    bench = Bench(parse_args(argv))
+    bench.print_results(bench.measure())
     return 0
 
 
