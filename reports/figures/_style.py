@@ -17,7 +17,7 @@ from reports.analysis import Configuration
 from reports.labels import sort_key
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
-# Colour-blind-safe (Okabe–Ito), then matplotlib's tab10 for long lists.
+# Colour-blind-safe (Okabe–Ito), then matplotlib's tab20 for long lists.
 COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 DPI = 110  # figures are drawn and saved at this resolution
 
