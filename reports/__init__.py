@@ -1,6 +1,12 @@
 """Reports: a sweep's tidy table -> figures, computed takeaways, report.html / report.md.
 
-Pure: works on a `SweepTable` and never talks to MLflow (`runner.tracking.runs` reads the runs into one).
+This package owns everything after the runs are read: the table (`table`), the statistics
+(`stats`, `analysis`), the names of settings (`labels`), the figures (`figures/`), the takeaway
+sentences (`findings`), the page's sections (`sections`), its Markdown and HTML writers
+(`document`) and `write_report`, which ties them together (`report`); `durations` writes a
+duration for the report and for the runner's progress lines. It is pure: it works on a
+`SweepTable`, never talks to MLflow or Optuna (`runner.tracking.runs` reads the runs into a
+table) and imports nothing from `runner/`.
 """
 
 from reports.analysis import (

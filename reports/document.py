@@ -1,6 +1,6 @@
 """A report as a list of blocks, written out as Markdown or as one self-contained HTML file.
 
-The report's content is built once (`reports.report`) as blocks; the two writers only format.
+The report's content is built once (`reports.sections`) as blocks; the two writers only format.
 HTML embeds every image as a base64 data URI, so `report.html` opens offline, from an e-mail,
 or from MLflow's artifact view without the PNGs beside it.
 """

@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from reports.durations import format_duration
 from runner.queue.study import Counts
 
 
@@ -37,20 +38,6 @@ class SlotView:
     epoch: int = 0
     epochs: int | None = None
     elapsed_s: float = 0.0
-
-
-def format_duration(seconds: float | None) -> str:
-    """1h02m, 4m05s, 12s; '?' when unknown."""
-    if seconds is None:
-        return "?"
-    seconds = round(max(seconds, 0.0))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s"
-    return f"{secs}s"
 
 
 def estimate_eta_s(counts: Counts, durations_s: list[float], slots: list[SlotView]) -> float | None:

@@ -1,0 +1,89 @@
+"""The report's takeaways as sentences, computed from the analysed sweep: what wins and by how
+much (paired differences between configurations that differ in one factor only), what it costs
+in training time (the Pareto front and each frontend against dB), and which differences the
+seed-to-seed noise could explain.
+
+    items = takeaway_sentences(table, configs, sets, sigma, comps, versus)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from reports.analysis import BASELINE, Configuration, VersusBaseline, pareto_front
+from reports.durations import format_duration
+
+
+def map_text(c: Configuration, eval_set: str) -> str:
+    """A configuration's MAP on `eval_set` for a sentence or a cell: "0.812 ± 0.010"."""
+    std = c.map_std(eval_set)
+    return f"{c.map_mean(eval_set):.3f}" + (f" ± {std:.3f}" if std is not None else "")
+
+
+def takeaway_sentences(table, configs, sets, sigma, comps, versus) -> list[str]:
+    """Every takeaway in the report's order: per evaluation set the best configuration and the
+    fastest on the Pareto front, the frontends against the baseline, then the factor effects on
+    the first set."""
+    keys = table.swept_keys
+    items = []
+    by_key = {c.cfg_key: c for c in configs}
+    for s in sets:
+        shown = [c for c in configs if c.has(s)]
+        best = max(shown, key=lambda c: c.map_mean(s))
+        front = [by_key[k] for k in pareto_front(shown, s)]
+        items.append(
+            f"Best MAP on {s}: {best.label}, {map_text(best, s)} "
+            f"({len(best.map_by_seed[s])} seed{'s' if len(best.map_by_seed[s]) != 1 else ''}), "
+            f"{format_duration(best.train_time_s, style='unit')} of training."
+        )
+        if len(front) > 1:
+            fastest = front[0]
+            items.append(
+                f"Fastest on the Pareto front ({s}): {fastest.label}, {map_text(fastest, s)} MAP "
+                f"in {format_duration(fastest.train_time_s, style='unit')} "
+                f"({best.train_time_s / fastest.train_time_s:.1f}× faster than the best, "
+                f"{best.map_mean(s) - fastest.map_mean(s):.3f} MAP lower)."
+            )
+    items += _versus_takeaways(versus, sets)
+    if all(not c.test.noise_estimated for s in sets for c in comps[s]) and comps[sets[0]]:
+        items.append(
+            "1 seed: the seed-to-seed noise is not estimated, so no difference below is called "
+            "real; sweep two or more seeds (seeds: N) to test them."
+        )
+    # The factor takeaways on the first evaluation set; every set's are under "Factor effects".
+    primary = sets[0]
+    for comp in comps[primary]:
+        items.append(f"On {primary}: {comp.sentence(keys)}")
+    if len(sets) > 1 and any(comps[s] for s in sets[1:]):
+        items.append(f"Factor effects on {', '.join(sets[1:])}: see below.")
+    return items
+
+
+def _versus_takeaways(versus: Sequence[VersusBaseline], sets) -> list[str]:
+    """Which frontend did best against dB on each set, whether beyond the noise, and the cost."""
+    if not versus:
+        return []
+    items = []
+    for s in sets:
+        rows = [v for v in versus if s in v.map_diffs]
+        if not rows:
+            continue
+        top = max(rows, key=lambda v: v.test(s).mean)
+        real = [v.config.label for v in rows if v.test(s).significant]
+        verdict = (
+            f" Beyond the seed noise (95% interval excludes 0): {', '.join(real)}."
+            if real
+            else (
+                " None of the frontends differs from "
+                f"{BASELINE} beyond the seed noise (every 95% interval includes 0)."
+                if top.test(s).noise_estimated
+                else ""
+            )
+        )
+        items.append(f"Frontends against {BASELINE} on {s}, best: {top.sentence(s)}{verdict}")
+    costly = max(versus, key=lambda v: v.time_ratio)
+    items.append(
+        f"Costliest frontend: {costly.config.label} at {costly.cost_text()} (the seed study saw "
+        "trainable PCEN take up to about 1.5× as long as dB)."
+    )
+    return items
