@@ -7,6 +7,9 @@ sentences (`findings`), the page's sections (`sections`), its Markdown and HTML 
 duration for the report and for the runner's progress lines. It is pure: it works on a
 `SweepTable`, never talks to MLflow or Optuna (`runner.tracking.runs` reads the runs into a
 table) and imports nothing from `runner/`.
+
+`write_report` and `takeaways` (which bring matplotlib) are imported on first use, so the light
+parts (`table`, `durations`, `stats`) cost a caller no plotting library.
 """
 
 from reports.analysis import (
@@ -19,7 +22,6 @@ from reports.analysis import (
     summarise,
     versus_baseline,
 )
-from reports.report import takeaways, write_report
 from reports.stats import PairedTest, paired_test
 from reports.table import STATUSES, SweepTable, Trial
 
@@ -40,3 +42,11 @@ __all__ = [
     "versus_baseline",
     "write_report",
 ]
+
+
+def __getattr__(name: str):
+    if name in ("takeaways", "write_report"):
+        from reports import report
+
+        return getattr(report, name)
+    raise AttributeError(f"module 'reports' has no attribute {name!r}")
