@@ -19,8 +19,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
-from helpers.tiny_sweep import TINY_GRID, tiny_sections
 from optuna.trial import TrialState
 
 from runner.queue.study import open_store
@@ -28,35 +26,6 @@ from runner.queue.study import open_store
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def tiny_sweep(
-    tmp_path: Path, data_dir: Path, *, epochs=1, grid=None, search=None, slots=2
-) -> Path:
-    raw = {
-        "name": "e2e",
-        **tiny_sections(data_dir, epochs=epochs),
-        "grid": grid or TINY_GRID,
-        "resources": {"slots": slots},
-        "tracking": {"uri": f"sqlite:///{tmp_path / 'mlflow.db'}"},
-        "search": {"max_retries": 1, **(search or {})},
-    }
-    path = tmp_path / "e2e.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    """Generate the synthetic audio once, so parallel children only read it."""
-    from runner.data import load_dataset
-    from runner.sweep.grid import expand
-    from runner.sweep.load import load_sweep
-
-    tmp = tmp_path_factory.mktemp("e2e-data")
-    spec = expand(load_sweep(tiny_sweep(tmp, tmp)))[0]
-    load_dataset(spec.config.data, spec.config.frontend.sample_rate, ("test",), seed=0)
-    return tmp
 
 
 def start(tmp_path: Path) -> subprocess.Popen:
@@ -140,8 +109,8 @@ def assert_each_point_once(tmp_path: Path, n_points: int) -> list:
     return runs
 
 
-def test_tiny_sweep_runs_each_point_exactly_once(tmp_path, data_dir):
-    tiny_sweep(tmp_path, data_dir)
+def test_tiny_sweep_runs_each_point_exactly_once(tmp_path, tiny_sweep):
+    tiny_sweep(tmp_path)
     code, out = finish(start(tmp_path))
     assert code == 0, out
     runs = assert_each_point_once(tmp_path, 4)
@@ -153,8 +122,8 @@ def test_tiny_sweep_runs_each_point_exactly_once(tmp_path, data_dir):
     assert len(mlflow_runs(tmp_path)) == 4
 
 
-def test_sigkilled_child_is_retried_and_its_run_marked(tmp_path, data_dir):
-    tiny_sweep(tmp_path, data_dir, epochs=3)
+def test_sigkilled_child_is_retried_and_its_run_marked(tmp_path, tiny_sweep):
+    tiny_sweep(tmp_path, epochs=3)
     proc = start(tmp_path)
     wait_until(lambda: slot_status(tmp_path, 0).get("epoch", 0) >= 1, what="an epoch on slot 0")
     victim_job = json.loads(slot_file(tmp_path, "slot0.job.json").read_text())
@@ -174,8 +143,8 @@ def test_sigkilled_child_is_retried_and_its_run_marked(tmp_path, data_dir):
     assert attempts["2"].info.status == "FINISHED"
 
 
-def test_sigkilled_supervisor_restarts_without_duplicates(tmp_path, data_dir):
-    tiny_sweep(tmp_path, data_dir, epochs=2)
+def test_sigkilled_supervisor_restarts_without_duplicates(tmp_path, tiny_sweep):
+    tiny_sweep(tmp_path, epochs=2)
     proc = start(tmp_path)
     wait_until(lambda: slot_status(tmp_path, 0).get("epoch", 0) >= 1, what="an epoch on slot 0")
     proc.kill()
@@ -187,10 +156,10 @@ def test_sigkilled_supervisor_restarts_without_duplicates(tmp_path, data_dir):
     assert not [r for r in runs if r.info.status == "RUNNING"]
 
 
-def test_always_failing_point_fails_after_retries(tmp_path, data_dir):
+def test_always_failing_point_fails_after_retries(tmp_path, tiny_sweep):
     # lr 1e30 diverges in the first steps: the trial fails with reason nan_loss, every time.
     grid = {"axes": {"frontend.scale": ["mel", "linear"], "train.lr": [0.1, 1e30]}}
-    tiny_sweep(tmp_path, data_dir, grid=grid)
+    tiny_sweep(tmp_path, grid=grid)
     code, out = finish(start(tmp_path))
     assert code == 1, out
     assert "failed for good" in out
@@ -202,8 +171,8 @@ def test_always_failing_point_fails_after_retries(tmp_path, data_dir):
     assert all(r.info.status == "FAILED" and r.data.tags["reason"] == "nan_loss" for r in bad)
 
 
-def test_ctrl_c_then_restart_resumes(tmp_path, data_dir):
-    tiny_sweep(tmp_path, data_dir, epochs=3)
+def test_ctrl_c_then_restart_resumes(tmp_path, tiny_sweep):
+    tiny_sweep(tmp_path, epochs=3)
     proc = start(tmp_path)
     wait_until(lambda: slot_status(tmp_path, 1).get("epoch", 0) >= 1, what="an epoch on slot 1")
     proc.send_signal(signal.SIGINT)
@@ -218,7 +187,7 @@ def test_ctrl_c_then_restart_resumes(tmp_path, data_dir):
     assert_each_point_once(tmp_path, 4)
 
 
-def test_tpe_with_pruning_reports_pruned_trials(tmp_path, data_dir):
+def test_tpe_with_pruning_reports_pruned_trials(tmp_path, tiny_sweep):
     # Half the points cannot learn (lr 1e-6). TPE's first trials are seeded random draws: with
     # seed 2 it runs the two lr 0.2 points first (read off a replay of the queue with instant results), so on
     # one slot the median rule has two finished trials to compare the lr 1e-6 ones against.
@@ -231,7 +200,7 @@ def test_tpe_with_pruning_reports_pruned_trials(tmp_path, data_dir):
         "prune_startup_trials": 2,
         "prune_warmup_epochs": 0,
     }
-    tiny_sweep(tmp_path, data_dir, epochs=2, grid=grid, search=search, slots=1)
+    tiny_sweep(tmp_path, epochs=2, grid=grid, search=search, slots=1)
     code, out = finish(start(tmp_path), timeout=900)
     assert code == 0, out  # pruned is never a failure
     trials = [t for t in optuna_trials(tmp_path) if "ignored" not in t.user_attrs]

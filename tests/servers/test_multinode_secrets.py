@@ -2,7 +2,7 @@
 
 Real sockets, no mocks: an unreachable server is a port nobody listens on, a server that refuses
 credentials is a real HTTP server in a thread. The servers themselves (PostgreSQL, MLflow) are
-exercised in tests/servers/test_multinode_servers.py (slow).
+exercised in tests/servers/test_multinode_stores.py and test_multinode_sweeps.py (slow).
 """
 
 from __future__ import annotations
