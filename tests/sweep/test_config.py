@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers.merlin import MERLIN_PART1_KEYS, merlin_part1_grid
 
 from runner.cli import main
 from runner.errors import ConfigError
@@ -44,13 +45,8 @@ def error_of(path: Path) -> str:
 # --------------------------------------------------------------------------- the seed's grid
 
 
-MERLIN_PART1 = {
-    # (window, hop, scale, image size): the seed's 12 configurations
-    (w, h, s, size)
-    for w in (256, 512)
-    for s in ("linear", "mel")
-    for h, size in ((128, (128, 512)), (128, (96, 512)), (64, (128, 1024)))
-}
+# (window, hop, scale, image size): the seed's 12 configurations
+MERLIN_PART1 = {tuple(cfg[k] for k in MERLIN_PART1_KEYS) for cfg in merlin_part1_grid()}
 
 
 def test_merlin_part1_expands_to_the_seeds_twelve_configurations():

@@ -1,5 +1,10 @@
 """Bad input fails once, up front, with exit code 2: hostile YAML, absurd sizes, bad data.
 
+This is a promise of the commands (`specsweep plan`, `plan --check-data`, `sweep`): whatever the
+mistake, one line naming the file and key, no traceback, nothing started. The checks behind it
+live in runner/sweep (safe_yaml, limits, datacheck) and runner/data; the tests hold them to the
+promise through the CLI, and call load_sweep directly where only the message matters.
+
 Sweep files are real files in tmp_path; the CLI cases run `specsweep` in a fresh process (no
 traceback, the message names the file and key); the data cases use real audio files and
 manifests, and a real supervisor (`tests/helpers/fake_worker.py --supervise`, children that train
@@ -25,7 +30,7 @@ from runner.sweep import limits, safe_yaml
 from runner.sweep.grid import expand
 from runner.sweep.load import load_sweep
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FAKE = REPO / "tests" / "helpers" / "fake_worker.py"
 
 # Runs the CLI in this child and prints its own peak RSS (KiB) and the command's time. VmHWM is
@@ -276,16 +281,6 @@ def supervise(tmp_path: Path, sweep: Path, plan: dict | None = None) -> subproce
         text=True,
         timeout=300,
     )
-
-
-@pytest.fixture(scope="module")
-def mlflow_template(tmp_path_factory) -> Path:
-    """An MLflow SQLite store created once (creating its tables takes seconds), copied per test."""
-    from runner.queue.supervisor import ensure_experiment
-
-    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    ensure_experiment(f"sqlite:///{path}", "skipping")
-    return path
 
 
 def test_sweep_over_a_corrupt_file_starts_no_child(tmp_path):
