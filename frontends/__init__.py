@@ -1,4 +1,7 @@
-"""Waveform -> image frontends: STFT, frequency scales, magnitude compression, resize. Pure torch.
+"""Waveform -> image frontends: STFT, frequency scales, magnitude compression, normalisation,
+resize and channels, as torch modules configured by `FrontendConfig` (the `frontend:` section of
+a sweep file) and looked up by name in registries. Pure torch: it never reads or writes files,
+never talks to MLflow or Optuna, and knows nothing of sweeps, datasets or training.
 
 from frontends import FrontendConfig, build_frontend
 frontend = build_frontend(FrontendConfig(compression="pcen", image_size=(128, 512)))
@@ -23,8 +26,8 @@ _EXPORTS = {
     "Spectrogram": "frontend",
     "build_frontend": "frontend",
     "check_finite_waveform": "frontend",
-    "create_compression": "_registry",
-    "create_scale": "_registry",
+    "create_compression": "frontend",  # defined in _registry; frontend registers the built-ins
+    "create_scale": "frontend",
     "list_compressions": "_registry",
     "list_scales": "_registry",
     "register_compression": "_registry",

@@ -2,6 +2,9 @@
 
 A sweep file names a compression or a scale by a plain string; these tables turn the string into
 the module class. Register a new one with the decorator; `create_*` builds it from a config.
+The built-in classes register themselves when `frontends.compression` and `frontends.scales` are
+imported; `frontends.frontend` imports both, so `build_frontend` and `frontends.create_*` find
+them. This module imports neither (nor torch): the imports run one way, into the registry.
 
     @register_compression("db")
     class Db(nn.Module):
@@ -11,7 +14,6 @@ the module class. Register a new one with the decorator; `create_*` builds it fr
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,7 +29,7 @@ _COMPRESSIONS: dict[str, Any] = {}
 _SCALES: dict[str, Any] = {}
 
 # The built-in names are known before their modules (and torch) are imported, so a config names
-# them without torch; the first lookup imports the module, which registers them.
+# them without torch; each name may be registered only by the module named here.
 _BUILTIN = {
     "compression": ("frontends.compression", BUILTIN_COMPRESSIONS),
     "scale": ("frontends.scales", BUILTIN_SCALES),
@@ -77,17 +79,9 @@ def list_scales() -> list[str]:
 
 
 def _lookup(table: dict[str, Any], kind: str, name: str) -> Any:
-    module, builtin = _BUILTIN[kind]
-    if name not in table and name in builtin:
-        importlib.import_module(module)  # registers the built-in classes
     if name not in table:
         raise ValueError(f"{kind}: unknown {kind} {name!r}; registered: {sorted(table)}")
     return table[name]
-
-
-def get_scale(name: str) -> Any:
-    """The registered scale class (for its static helpers, e.g. `count_empty`)."""
-    return _lookup(_SCALES, "scale", name)
 
 
 def create_compression(

@@ -2,9 +2,9 @@
 
 A filterbank is `(n_bands, n_fft // 2 + 1)` (librosa's orientation, so `weights @ spec` maps FFT
 bins to bands). These are computed once per frontend and never trained, so they need no torch:
-`frontends.functional` turns them into tensors for the modules, and `BandLayout` counts
-empty bands with `count_empty` while validating a sweep file, without importing torch (so
-`specsweep plan` stays fast).
+`frontends.functional` turns them into tensors for the modules, and `count_empty` counts the
+empty bands of a config (any `BandLayout`) while a sweep file is validated, without importing
+torch (so `specsweep plan` stays fast).
 
     weights = mel_filterbank(22050, 1024, n_mels=128)   # (128, 513) float64
     count_empty(cfg, n_fft=512)                          # bands no FFT bin falls in

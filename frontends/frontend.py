@@ -19,7 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import functional
+# Importing compression and scales registers the built-in classes create_* look up.
+from . import compression, functional, scales  # noqa: F401
 from ._registry import create_compression, create_scale
 from .config import FrontendConfig
 

@@ -1,6 +1,6 @@
-"""Sweep files: YAML in, validated frozen dataclasses out.
+"""The sweep file's sections as frozen dataclasses: `SweepConfig` and the sections defined here.
 
-    sweep = load_sweep("sweeps/merlin_part1.yaml")
+    sweep = load_sweep("sweeps/merlin_part1.yaml")   # runner.sweep.load reads and validates
     sweep.frontend.hop_length, sweep.grid.axes, sweep.seeds
 
 A sweep file has these top-level sections (every one but `name` optional):

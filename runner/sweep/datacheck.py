@@ -6,7 +6,7 @@
 Every trial loads its dataset itself, in its own process. A mistake there (a corrupt file under
 `on_bad_audio: error`, a missing manifest or column, an evaluation split the data does not have,
 a non-UTF-8 CSV, end_s before start_s, ...) would fail every trial of the grid the same way, each
-after its process started. So the supervisor loads every dataset the grid needs first: each
+after its process started. So `specsweep sweep` loads every dataset the grid needs first: each
 distinct `data` section, at each sample rate, with its evaluation sets. That builds (or opens)
 the audio cache the trials will share, and reports what `on_bad_audio: skip` left out, once.
 """

@@ -2,7 +2,7 @@
 allocated): the trials in a grid, the seeds, and each trial's spectrogram and image.
 
     check_seed_count(10_000_000)             # ConfigError: seeds: ... the limit is 1,000
-    check_trial_count(250_000, allow_large)  # ConfigError unless --allow-large
+    check_trial_count(250_000, allow_large, "12 x ... grid points x 2 seeds")  # unless --allow-large
     check_trial_sizes(data, frontend, train)  # ConfigError naming frontend.image_size, ...
 
 The limits, and what they are for:

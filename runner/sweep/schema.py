@@ -1,13 +1,15 @@
 """Plain YAML values -> frozen dataclasses, checked against the dataclasses' type hints.
 
-The sweep loader (runner/sweep/config.py) calls `build(cls, mapping, where)` for every section. Each error
-is a `ConfigError` that names the key path, the bad value and the fix, e.g.
+`build(cls, mapping, where)` makes one dataclass and, through its type hints, every dataclass
+inside it: the sweep loader (runner/sweep/load.py) builds the whole `SweepConfig` in one call,
+`spec` rebuilds single sections and `grid` each `grid.linked` entry. Each error is a `ConfigError`
+that names the key path, the bad value and the fix, e.g.
 
     frontend.pcen.smothing: unknown key; did you mean 'smoothing'?
 
-The supported annotations are the ones config dataclasses are allowed to use (see the contracts in
-the README): int, float, str, bool, X | None, Literal[...], tuple[T, ...], tuple[T, T], unions of
-those, nested frozen dataclasses, and dict[str, Any] for free-form mappings.
+The supported annotations are the ones config dataclasses are allowed to use: int, float, str,
+bool, X | None, Literal[...], tuple[T, ...], tuple[T, T], unions of those, nested frozen
+dataclasses, and dict[str, Any] for free-form mappings.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ learning rate 0.1 and piecewise-constant decay, 90 epochs, spectrogram augmentat
 the output layer's bias starts at the log-odds of each class's training frequency
 (`head_bias_init: prior`), so training does not spend its first epochs learning base rates. The
 other recipe options (AdamW, cosine and one-cycle schedules, focal and asymmetric losses, balanced
-positive weights) are plain values, so a grid can sweep them. No flips or rotations exist here on purpose: a spectrogram flipped in time or
-frequency is a different sound (seeds/image-of-sound-feature-engineering.txt).
+positive weights) are plain values, so a grid can sweep them. No flips or rotations exist here on
+purpose: a spectrogram flipped in time or frequency is a different sound.
 
     train:
       epochs: 90
