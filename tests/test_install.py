@@ -1,5 +1,8 @@
 """The install: no torchaudio at run time, the lock inside the declared ranges, and the installed
-environment (the one `env.json` records) equal to the lock."""
+environment (the one `env.json` records) equal to the lock.
+
+It checks the project as installed, not one package, so it sits at the top of tests/ rather than
+in a folder that mirrors one."""
 
 from __future__ import annotations
 
