@@ -3,7 +3,7 @@
 12 configurations: STFT window {256, 512} x scale {linear, mel} x (hop, image size) with the image
 size tied to the hop (hop 64 -> 128x1024; hop 128 -> 96x512 or 128x512). The seed's numbers are
 written here by hand on purpose: tests/sweep/test_config.py checks sweeps/merlin_part1.yaml
-against them, and tests that need the grid without the file build on them.
+against them, and report_runs logs its hand-made runs over them.
 """
 
 from __future__ import annotations

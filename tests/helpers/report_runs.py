@@ -15,25 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-SWEPT = ("frontend.win_length", "frontend.hop_length", "frontend.scale", "frontend.image_size")
+from helpers.merlin import MERLIN_PART1_KEYS as SWEPT  # the swept keys, in the grid's order
+from helpers.merlin import merlin_part1_grid as merlin_grid  # the seed's 12 configurations
+
 SETS = ("test", "swamp")
-
-
-def merlin_grid() -> list[dict]:
-    """The seed's Part 1 grid: window x scale x (hop, image size), image size tied to hop."""
-    grid = []
-    for win in (256, 512):
-        for hop, size in ((64, (128, 1024)), (128, (96, 512)), (128, (128, 512))):
-            for scale in ("linear", "mel"):
-                grid.append(
-                    {
-                        "frontend.win_length": win,
-                        "frontend.hop_length": hop,
-                        "frontend.scale": scale,
-                        "frontend.image_size": size,
-                    }
-                )
-    return grid
 
 
 def _digest(*parts) -> str:
