@@ -68,7 +68,7 @@ test-cuda: $(STAMP)
 # Multi-node tests with real servers (a private PostgreSQL, installed with apt when missing; an
 # MLflow server; two supervisors): CI runs them on their own.
 test-multinode: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow tests/servers/test_multinode_servers.py
+	$(BIN)/python -m pytest -q -m slow tests/servers
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
