@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import platform
@@ -35,6 +34,8 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
+
+from runner.locks import file_lock
 
 if TYPE_CHECKING:
     from runner.sweep.spec import TrialSpec
@@ -207,20 +208,15 @@ def store_lock(tracking_uri: str):
     """Serialise first contact with a local SQLite store across processes.
 
     MLflow creates a new SQLite store's tables on first use, and two trials starting together on
-    a fresh `mlflow.db` race to do so ("table ... already exists"). An flock on `<db>.lock` makes
-    the second wait until the first has built it. Other stores need no lock.
+    a fresh `mlflow.db` race to do so ("table ... already exists"). A `runner.locks.file_lock` on
+    `<db>.lock` makes the second wait until the first has built it. Other stores need no lock.
     """
     if not tracking_uri.startswith("sqlite:///"):
         yield
         return
     db = Path(tracking_uri.removeprefix("sqlite:///"))
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{db}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(f"{db}.lock"):
+        yield
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
