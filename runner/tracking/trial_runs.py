@@ -164,42 +164,6 @@ def per_class_csv(classes: tuple[str, ...], ap: np.ndarray, n_positive: np.ndarr
     return "\n".join(lines) + "\n"
 
 
-def preview_figure(
-    images: np.ndarray, titles: list[str], path: Path, suptitle: str | None = None
-) -> None:
-    """Save `images (n_clips, channels, H, W)` as a PNG: one row per clip, one column per channel.
-
-    Low frequencies at the bottom (origin lower), time to the right, each panel with its own
-    colour range (frontends differ in value range; the shape of the image is what matters).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n_clips, n_channels, height, width = images.shape
-    aspect = width / height
-    fig, axes = plt.subplots(
-        n_clips, n_channels, squeeze=False,
-        figsize=(min(14, 2.2 * aspect * n_channels + 1), 2.2 * n_clips + 0.4),
-    )  # fmt: skip
-    for i in range(n_clips):
-        for c in range(n_channels):
-            ax = axes[i, c]
-            im = ax.imshow(images[i, c], origin="lower", aspect="auto", cmap="magma")
-            ax.set_title(titles[i] + (f" (channel {c})" if n_channels > 1 else ""), fontsize=8)
-            ax.set_ylabel("band", fontsize=7)
-            ax.tick_params(labelsize=6)
-            fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01).ax.tick_params(labelsize=6)
-    for ax in axes[-1]:
-        ax.set_xlabel("frame", fontsize=7)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -266,7 +230,7 @@ class TrialTracker:
             "swept": json.dumps(list(spec.swept)),
             **{k: str(v) for k, v in (extra_tags or {}).items()},
         }
-        run = client.create_run(experiment_id, tags=tags, run_name=f"{spec.name}-s{spec.seed}")
+        run = client.create_run(experiment_id, tags=tags, run_name=spec.run_name)
         tracker = cls(client, run.info.run_id)
         params = {**flatten_config(spec.config), "seed": str(spec.seed)}
         tracker._log_params(params)
@@ -307,15 +271,14 @@ class TrialTracker:
     def log_environment(self, device: str) -> None:
         self.log_text("env.json", json.dumps(environment(device), indent=2) + "\n")
 
-    def log_preview(
-        self, images: np.ndarray, titles: list[str], suptitle: str | None = None
-    ) -> None:
-        """`preview.png` of a few clips and `preview.npy` = the first clip `(channels, H, W)`."""
+    def log_preview(self, png: bytes, image: np.ndarray) -> None:
+        """`preview.png` (the figure of a few clips, drawn by `reports.preview`) and
+        `preview.npy` = `image`, the first clip's frontend output `(channels, H, W)`."""
         with tempfile.TemporaryDirectory() as tmp:
-            png, npy = Path(tmp) / "preview.png", Path(tmp) / "preview.npy"
-            preview_figure(images, titles, png, suptitle)
-            np.save(npy, images[0].astype(np.float32))
-            self.client.log_artifact(self.run_id, str(png))
+            png_path, npy = Path(tmp) / "preview.png", Path(tmp) / "preview.npy"
+            png_path.write_bytes(png)
+            np.save(npy, image.astype(np.float32))
+            self.client.log_artifact(self.run_id, str(png_path))
             self.client.log_artifact(self.run_id, str(npy))
 
     def end(self, status: str, reason: str | None = None) -> None:
