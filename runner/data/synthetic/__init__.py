@@ -2,10 +2,10 @@
 
 Owns the species' song recipes (`species`, built from `_signals`), rendering one soundscape clip
 (`clip`), writing the dataset once as audio files plus a native `manifest.csv` under a folder
-named by its settings (`dataset`), the species sheet (`sheet`), long recordings for trying
-`specsweep predict` (`recordings`) and `python -m runner.data.synthetic` (`cli`). It never reads
-the dataset back (that is `runner.data.datasets`, through the same loader as user data) and
-never trains.
+named by its settings (`dataset`), the species sheet's spectrograms (`sheet`; `reports.preview`
+draws them), long recordings for trying `specsweep predict` (`recordings`) and
+`python -m runner.data.synthetic` (`cli`). It never reads the dataset back (that is
+`runner.data.datasets`, through the same loader as user data), never draws and never trains.
 
     python -m runner.data.synthetic                       # generate the default set, print its path
     python -m runner.data.synthetic --sheet species.png   # one spectrogram per species
