@@ -1,4 +1,5 @@
-"""MLflow logging of one trial, in the layout of docs/design.md, decision 7 (read by `reports/`).
+"""MLflow logging of one trial, in the layout of docs/design.md, decision 7 (read back by
+`runner.tracking.runs`).
 
     tracker = TrialTracker.start(uri, experiment, spec, attempt=1)
     tracker.log_epoch(3, {"train_loss": 0.21, "val_map_test": 0.64, "epoch_time_s": 8.2})
@@ -10,7 +11,9 @@ Layout: one run per trial named `<trial name>-s<seed>`; tags `specsweep.kind=tri
 of one configuration, for the UI's "Group by"), `swept` (JSON list of the swept keys), `reason` on
 any run that did not finish; params = every resolved config value under its dotted key (tuples and
 mappings as JSON, None as `na`) plus `seed`; metrics per epoch with `step=epoch` and final ones
-without; artifacts `config.yaml`, `env.json`, `per_class_ap_<set>.csv`, `preview.png`/`.npy`.
+without; artifacts `config.yaml`, `env.json`, `per_class_ap_<set>.csv`, `preview.png`/`.npy`
+(the figure drawn by `reports.preview`) and, for a frontend with exp or PCEN,
+`frontend_params.json`.
 
 Only MLflow's client API is used (no global "active run"), so several trials in one process, or a
 supervisor thread beside a trial, cannot log into each other's runs.
