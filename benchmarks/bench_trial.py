@@ -45,7 +45,7 @@ from runner.tracking.trial_runs import cpu_model
 from runner.train.augment import Augmenter
 from runner.train.loop import Precision, make_optimizer, synchronize, train_one_epoch
 from runner.train.pipeline import BatchPrep
-from runner.train.trial import configure_determinism, resolve_device
+from runner.train.runtime import configure_determinism, resolve_device
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -10,9 +10,10 @@ earlier packs at that rate):
         audio.f32     every file's mono float32 samples, back to back
         index.json    per file: path, size, mtime_ns, offset, length (samples), status, detail
 
-Building is safe when several processes start at once: the builder holds an exclusive
-`fcntl.flock` on `<pack>.lock`, writes into a private temporary folder and publishes it with one
-atomic `os.rename`; the others block on the lock, then find the finished pack and reuse it.
+Building is safe when several processes start at once: the builder holds a file lock
+(`runner.locks.file_lock`) on `<pack>.lock`, writes into a private temporary folder and
+publishes it with one atomic `os.rename`; the others block on the lock, then find the finished
+pack and reuse it.
 A folder that exists under the pack's name is therefore always complete.
 
 Resampling uses soxr (libsoxr, the resampler librosa uses by default) at its very-high-quality
@@ -28,7 +29,6 @@ pack it streams; see benchmarks/RESULTS.md for the measurement.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+
+from runner.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -271,18 +273,14 @@ def open_cache(
     index = _read_index(root)
     if index is not None:
         return AudioCache(root, index, n_decoded=0)
-    with open(cache_dir / f"{key}.lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # blocks while another process builds this pack
-        try:
-            index = _read_index(root)  # built by the process we waited for?
-            if index is not None:
-                return AudioCache(root, index, n_decoded=0)
-            if root.exists():  # a folder without an index is not ours to trust
-                shutil.rmtree(root)
-            index, n_decoded = _build(files, sample_rate, cache_dir, root, fail_fast, on_file)
-            return AudioCache(root, index, n_decoded=n_decoded)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(cache_dir / f"{key}.lock"):  # blocks while another process builds this pack
+        index = _read_index(root)  # built by the process we waited for?
+        if index is not None:
+            return AudioCache(root, index, n_decoded=0)
+        if root.exists():  # a folder without an index is not ours to trust
+            shutil.rmtree(root)
+        index, n_decoded = _build(files, sample_rate, cache_dir, root, fail_fast, on_file)
+        return AudioCache(root, index, n_decoded=n_decoded)
 
 
 def _read_index(root: Path) -> dict | None:

@@ -17,7 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-# The synthetic generator has this many distinct, hand-designed song recipes (see synthetic.py).
+# The synthetic generator has this many distinct, hand-designed song recipes
+# (`runner.data.synthetic.species`).
 N_SONG_RECIPES = 16
 # The `hard` preset plays every recipe at these pitch factors (frequencies x factor, tempo x
 # factor; three semitones apart, wider than the whistle pair's one): up to 16 x 6 = 96 classes.

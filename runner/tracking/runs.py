@@ -4,8 +4,8 @@ The layout read here is the one `runner.train.trial` writes (docs/design.md, dec
 run per trial tagged `specsweep.kind=trial`, `cfg_key`, `seed`, `attempt`, `trial_name`, `swept`
 (JSON list of swept keys), `reason`; params = the resolved config with dotted keys (tuples as
 JSON, None as `na`); final metrics `map_<set>`, `train_time_s`, ...; per-epoch `val_map_<set>`;
-artifacts `preview.npy` and `frontend_params.json`. The report goes to the sweep's summary run (`specsweep.kind=summary`)
-under `report/`.
+artifacts `preview.npy` and `frontend_params.json`. The report goes to the sweep's summary run
+(`specsweep.kind=summary`) under `report/`.
 
     client = connect("sqlite:///mlflow.db")
     table = read_sweep(client, "demo")
@@ -42,9 +42,8 @@ REPORT_ARTIFACT_PATH = "report"
 HTTP_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 # Not config values: they identify the run, so they never count as swept.
 _NOT_SWEPT = {"seed"}
-FRONTEND_PARAMS_ARTIFACT = (
-    "frontend_params.json"  # logged by runner.train.trial (learned exp / PCEN)
-)
+# Logged by runner.train.artifacts (what the learnable exp / PCEN compressions learned).
+FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"
 
 
 def connect(tracking_uri: str) -> MlflowClient:
@@ -290,7 +289,7 @@ def _trial(client, run: Run, n_runs: int, swept_keys, eval_sets) -> Trial:
 
 
 def _frontend_params(client: MlflowClient, run_id: str) -> dict:
-    """The run's `frontend_params.json` (runner.train.trial), or {} when it logged none."""
+    """The run's `frontend_params.json` (runner.train.artifacts), or {} when it logged none."""
     if not any(f.path == FRONTEND_PARAMS_ARTIFACT for f in client.list_artifacts(run_id)):
         return {}
     with tempfile.TemporaryDirectory(prefix="specsweep-params-") as tmp:

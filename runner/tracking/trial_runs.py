@@ -1,4 +1,5 @@
-"""MLflow logging of one trial, in the layout of docs/design.md, decision 7 (read by `reports/`).
+"""MLflow logging of one trial, in the layout of docs/design.md, decision 7 (read back by
+`runner.tracking.runs`).
 
     tracker = TrialTracker.start(uri, experiment, spec, attempt=1)
     tracker.log_epoch(3, {"train_loss": 0.21, "val_map_test": 0.64, "epoch_time_s": 8.2})
@@ -10,7 +11,9 @@ Layout: one run per trial named `<trial name>-s<seed>`; tags `specsweep.kind=tri
 of one configuration, for the UI's "Group by"), `swept` (JSON list of the swept keys), `reason` on
 any run that did not finish; params = every resolved config value under its dotted key (tuples and
 mappings as JSON, None as `na`) plus `seed`; metrics per epoch with `step=epoch` and final ones
-without; artifacts `config.yaml`, `env.json`, `per_class_ap_<set>.csv`, `preview.png`/`.npy`.
+without; artifacts `config.yaml`, `env.json`, `per_class_ap_<set>.csv`, `preview.png`/`.npy`
+(the figure drawn by `reports.preview`) and, for a frontend with exp or PCEN,
+`frontend_params.json`.
 
 Only MLflow's client API is used (no global "active run"), so several trials in one process, or a
 supervisor thread beside a trial, cannot log into each other's runs.
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import platform
@@ -35,6 +37,8 @@ import yaml
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
+
+from runner.locks import file_lock
 
 if TYPE_CHECKING:
     from runner.sweep.spec import TrialSpec
@@ -163,42 +167,6 @@ def per_class_csv(classes: tuple[str, ...], ap: np.ndarray, n_positive: np.ndarr
     return "\n".join(lines) + "\n"
 
 
-def preview_figure(
-    images: np.ndarray, titles: list[str], path: Path, suptitle: str | None = None
-) -> None:
-    """Save `images (n_clips, channels, H, W)` as a PNG: one row per clip, one column per channel.
-
-    Low frequencies at the bottom (origin lower), time to the right, each panel with its own
-    colour range (frontends differ in value range; the shape of the image is what matters).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n_clips, n_channels, height, width = images.shape
-    aspect = width / height
-    fig, axes = plt.subplots(
-        n_clips, n_channels, squeeze=False,
-        figsize=(min(14, 2.2 * aspect * n_channels + 1), 2.2 * n_clips + 0.4),
-    )  # fmt: skip
-    for i in range(n_clips):
-        for c in range(n_channels):
-            ax = axes[i, c]
-            im = ax.imshow(images[i, c], origin="lower", aspect="auto", cmap="magma")
-            ax.set_title(titles[i] + (f" (channel {c})" if n_channels > 1 else ""), fontsize=8)
-            ax.set_ylabel("band", fontsize=7)
-            ax.tick_params(labelsize=6)
-            fig.colorbar(im, ax=ax, fraction=0.03, pad=0.01).ax.tick_params(labelsize=6)
-    for ax in axes[-1]:
-        ax.set_xlabel("frame", fontsize=7)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -207,20 +175,15 @@ def store_lock(tracking_uri: str):
     """Serialise first contact with a local SQLite store across processes.
 
     MLflow creates a new SQLite store's tables on first use, and two trials starting together on
-    a fresh `mlflow.db` race to do so ("table ... already exists"). An flock on `<db>.lock` makes
-    the second wait until the first has built it. Other stores need no lock.
+    a fresh `mlflow.db` race to do so ("table ... already exists"). A `runner.locks.file_lock` on
+    `<db>.lock` makes the second wait until the first has built it. Other stores need no lock.
     """
     if not tracking_uri.startswith("sqlite:///"):
         yield
         return
     db = Path(tracking_uri.removeprefix("sqlite:///"))
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{db}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with file_lock(f"{db}.lock"):
+        yield
 
 
 def get_or_create_experiment(client: MlflowClient, name: str) -> str:
@@ -270,7 +233,7 @@ class TrialTracker:
             "swept": json.dumps(list(spec.swept)),
             **{k: str(v) for k, v in (extra_tags or {}).items()},
         }
-        run = client.create_run(experiment_id, tags=tags, run_name=f"{spec.name}-s{spec.seed}")
+        run = client.create_run(experiment_id, tags=tags, run_name=spec.run_name)
         tracker = cls(client, run.info.run_id)
         params = {**flatten_config(spec.config), "seed": str(spec.seed)}
         tracker._log_params(params)
@@ -311,15 +274,14 @@ class TrialTracker:
     def log_environment(self, device: str) -> None:
         self.log_text("env.json", json.dumps(environment(device), indent=2) + "\n")
 
-    def log_preview(
-        self, images: np.ndarray, titles: list[str], suptitle: str | None = None
-    ) -> None:
-        """`preview.png` of a few clips and `preview.npy` = the first clip `(channels, H, W)`."""
+    def log_preview(self, png: bytes, image: np.ndarray) -> None:
+        """`preview.png` (the figure of a few clips, drawn by `reports.preview`) and
+        `preview.npy` = `image`, the first clip's frontend output `(channels, H, W)`."""
         with tempfile.TemporaryDirectory() as tmp:
-            png, npy = Path(tmp) / "preview.png", Path(tmp) / "preview.npy"
-            preview_figure(images, titles, png, suptitle)
-            np.save(npy, images[0].astype(np.float32))
-            self.client.log_artifact(self.run_id, str(png))
+            png_path, npy = Path(tmp) / "preview.png", Path(tmp) / "preview.npy"
+            png_path.write_bytes(png)
+            np.save(npy, image.astype(np.float32))
+            self.client.log_artifact(self.run_id, str(png_path))
             self.client.log_artifact(self.run_id, str(npy))
 
     def end(self, status: str, reason: str | None = None) -> None:

@@ -1,14 +1,16 @@
 """The training loop of one trial: the recipe's optimizer, schedule and loss; evaluation.
 
+    precision = Precision.for_device(cfg.train, device)    # autocast dtype, channels_last
     optimizer = make_optimizer(model, cfg.train)
     loss_fn = make_loss(cfg.train, train_targets)           # runner.train.recipe
-    stats = train_one_epoch(model, loader, optimizer, cfg.train, device, 0, precision, loss_fn=loss_fn)
-    scores, targets = predict(model, eval_loader, device, amp_dtype)
+    stats = train_one_epoch(model, loader, optimizer, cfg.train, device, 0, precision,
+                            loss_fn=loss_fn)
+    scores, targets = predict(model, eval_loader, device, precision)
 
 `train_one_epoch` times itself honestly: the clock is read after the device has finished the
 epoch's work (CUDA kernels are asynchronous), and it covers the whole loop, data loading included
-(the loader's batches come from runner.train.pipeline), but nothing before or after it (docs/design.md,
-decision 8).
+(the loader's batches come from runner.train.pipeline), but nothing before or after it
+(docs/design.md, decision 8).
 """
 
 from __future__ import annotations

@@ -1,96 +1,33 @@
-"""One trial end to end on real synthetic audio, a real timm model and a real MLflow sqlite store.
+"""One trial end to end on real synthetic audio, a real timm model and a real MLflow sqlite store:
+the complete run it logs, whether it learned, and how failures end it.
 
-The fast tests train a tiny model on a tiny synthetic set (4 species, 1.5 s clips) for a couple
-of epochs; `test_demo_trial_cli` (slow) runs `specsweep trial sweeps/demo.yaml --index 0` as a
-process on the real demo sweep.
+The tests train a tiny model on a tiny synthetic set (`helpers.tiny_trial`: 4 species, 1.5 s
+clips) for a couple of epochs. Resuming is `test_trial_resume.py`; `specsweep trial` and
+`specsweep probe` are `test_trial_command.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from helpers.tiny_trial import TINY, run_of, tiny_spec, uri
 from mlflow import MlflowClient
 
-from runner.cli import main
 from runner.sweep.grid import expand
 from runner.sweep.load import load_sweep
 from runner.sweep.spec import TrialConfig
 from runner.tracking.trial_runs import flatten_config
 from runner.train.checkpoint import checkpoint_dir, load_checkpoint
-from runner.train.trial import TrialPruned, failure_reason, run_trial
+from runner.train.outcome import failure_reason
+from runner.train.trial import TrialPruned, run_trial
 
-ROOT = Path(__file__).resolve().parents[2]
-
-TINY = """
-name: tiny
-data:
-  kind: synthetic
-  clip_s: 1.5
-  cache_dir: {data}/cache
-  synthetic: {{n_species: 4, n_train: {n_train}, n_test: 32, n_field: 16, output_dir: {data}/synthetic}}
-frontend: {{sample_rate: 22050, win_length: 512, hop_length: 256, scale: mel, n_mels: 32, image_size: [32, 64]}}
-model: {{name: mobilenetv3_small_050, pretrained: none}}
-train:
-  epochs: {epochs}
-  batch_size: 16
-  lr: {lr}
-  milestones: [100]
-  head_bias_init: {bias}
-  num_workers: 0
-  deterministic: true
-eval: {{sets: [test, field], every_n_epochs: {every}}}
-grid:
-  axes:
-    frontend.scale: [mel, linear]
-seeds: [0]
-"""
-
-
-@pytest.fixture(scope="session")
-def data_dir(tmp_path_factory) -> Path:
-    """Synthetic audio and its cache, generated once for the whole session."""
-    return tmp_path_factory.mktemp("data")
-
-
-def tiny_spec(
-    tmp_path: Path, data_dir: Path, *, epochs=2, lr=0.1, index=0, n_train=64, every=1, bias="prior"
-):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(
-        TINY.format(data=data_dir, epochs=epochs, lr=lr, n_train=n_train, every=every, bias=bias)
-    )
-    return expand(load_sweep(path))[index]
-
-
-def uri(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'mlflow.db'}"
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path, monkeypatch):
-    """Run in tmp: MLflow's artifact folder and .specsweep/checkpoints land there."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(False)
-
-
-def run_of(tmp_path: Path, run_id: str):
-    return MlflowClient(uri(tmp_path)).get_run(run_id)
-
+pytestmark = pytest.mark.usefixtures("in_tmp")
 
 # --------------------------------------------------------------------------- a complete run
 
@@ -116,8 +53,16 @@ def test_trial_logs_a_complete_mlflow_run(tmp_path, data_dir):
     assert run.info.status == "FINISHED"
     assert run.info.run_name == f"{spec.name}-s0"
     assert client.get_experiment(run.info.experiment_id).name == "tiny"
+    check_tags(run.data.tags, spec)
+    check_params(run.data.params, spec)
+    check_metrics(client, run, result, seen)
+    check_artifacts(client, result.run_id, spec, tmp_path)
 
-    tags = run.data.tags
+    # A finished trial leaves no checkpoint behind.
+    assert not checkpoint_dir(".specsweep/checkpoints", "tiny", spec.cfg_key, 0).exists()
+
+
+def check_tags(tags: dict[str, str], spec) -> None:
     assert tags["specsweep.kind"] == "trial"
     assert (tags["sweep"], tags["cfg_key"], tags["seed"], tags["attempt"]) == (
         "tiny",
@@ -130,8 +75,9 @@ def test_trial_logs_a_complete_mlflow_run(tmp_path, data_dir):
     assert tags["frontend_runs_in"] == "loader"  # dB on the CPU: see runner/train/pipeline.py
     assert "reason" not in tags
 
-    # Every resolved config value, under its dotted key; tuples as JSON, None as na.
-    params = run.data.params
+
+def check_params(params: dict[str, str], spec) -> None:
+    """Every resolved config value, under its dotted key; tuples as JSON, None as na."""
     expected = {**flatten_config(spec.config), "seed": "0"}
     assert params == expected
     assert params["frontend.image_size"] == "[32, 64]"
@@ -140,7 +86,9 @@ def test_trial_logs_a_complete_mlflow_run(tmp_path, data_dir):
     assert params["frontend.pcen.smoothing"] == str(spec.config.frontend.pcen.smoothing)
     assert params["model.name"] == "mobilenetv3_small_050"
 
-    metrics = run.data.metrics
+
+def check_metrics(client: MlflowClient, run, result, seen: list) -> None:
+    metrics, tags = run.data.metrics, run.data.tags
     for name in ("test", "field"):
         assert 0.0 <= metrics[f"map_{name}"] <= 1.0
         assert 0.0 <= metrics[f"micro_ap_{name}"] <= 1.0
@@ -168,12 +116,14 @@ def test_trial_logs_a_complete_mlflow_run(tmp_path, data_dir):
     epoch_times = [m.value for m in client.get_metric_history(result.run_id, "epoch_time_s")]
     assert sum(epoch_times) == pytest.approx(metrics["train_time_s"])
 
-    artifacts = {a.path for a in client.list_artifacts(result.run_id)}
+
+def check_artifacts(client: MlflowClient, run_id: str, spec, tmp_path: Path) -> None:
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
     assert artifacts == {
         "config.yaml", "env.json", "preview.png", "preview.npy",
         "per_class_ap_test.csv", "per_class_ap_field.csv",
     }  # fmt: skip
-    local = Path(client.download_artifacts(result.run_id, "", str(tmp_path / "dl")))
+    local = Path(client.download_artifacts(run_id, "", str(tmp_path / "dl")))
     config = yaml.safe_load((local / "config.yaml").read_text())
     assert config.pop("seed") == 0
     assert TrialConfig.from_dict(config) == spec.config  # the run reproduces from its config.yaml
@@ -185,9 +135,6 @@ def test_trial_logs_a_complete_mlflow_run(tmp_path, data_dir):
     rows = (local / "per_class_ap_test.csv").read_text().splitlines()
     assert rows[0] == "class,ap,n_positive" and len(rows) == 1 + 4
     assert (local / "preview.png").read_bytes()[:4] == b"\x89PNG"
-
-    # A finished trial leaves no checkpoint behind.
-    assert not checkpoint_dir(".specsweep/checkpoints", "tiny", spec.cfg_key, 0).exists()
 
 
 def test_tiny_model_learns_well_above_the_label_prior(tmp_path, data_dir):
@@ -317,161 +264,3 @@ def test_a_broken_dataset_still_leaves_a_failed_run(tmp_path, data_dir):
     assert "nope" in result.reason
     assert result.user_error  # the data's fault: a sweep does not retry it
     assert run_of(tmp_path, result.run_id).data.tags["reason"] == result.reason
-
-
-# --------------------------------------------------------------------------- preemption
-
-
-def test_resume_after_interruption_equals_an_uninterrupted_run(tmp_path, data_dir):
-    spec = tiny_spec(tmp_path, data_dir, epochs=3)
-    straight = run_trial(
-        spec, tracking_uri=uri(tmp_path), device="cpu", threads=1, checkpoint_root=tmp_path / "a"
-    )
-    assert straight.finished
-
-    def preempt(epoch, metrics):
-        if epoch == 2:
-            raise KeyboardInterrupt  # as Ctrl-C or SIGTERM would, after epoch 2's checkpoint
-
-    with pytest.raises(KeyboardInterrupt):
-        run_trial(
-            spec, tracking_uri=uri(tmp_path), device="cpu", threads=1,
-            checkpoint_root=tmp_path / "b", epoch_callback=preempt,
-        )  # fmt: skip
-    client = MlflowClient(uri(tmp_path))
-    first = client.search_runs(
-        [client.get_experiment_by_name("tiny").experiment_id],
-        filter_string="attributes.status = 'KILLED'",
-    )
-    assert len(first) == 1 and first[0].data.tags["reason"] == "interrupted"
-    assert load_checkpoint(checkpoint_dir(tmp_path / "b", "tiny", spec.cfg_key, 0))["epoch"] == 2
-
-    resumed = run_trial(
-        spec, tracking_uri=uri(tmp_path), device="cpu", threads=1, checkpoint_root=tmp_path / "b",
-        attempt=2,
-    )  # fmt: skip
-    assert resumed.finished and resumed.resumed_from_epoch == 2
-    for key in ("map_test", "map_field", "micro_ap_test"):
-        assert resumed.metrics[key] == straight.metrics[key], key
-    losses = [e["metrics"]["train_loss"] for e in resumed.history]
-    assert losses == [e["metrics"]["train_loss"] for e in straight.history]
-    # The new run holds all three epochs' curves, including the ones the first attempt trained.
-    steps = [m.step for m in client.get_metric_history(resumed.run_id, "train_loss")]
-    assert steps == [1, 2, 3]
-    assert client.get_run(resumed.run_id).data.tags["resumed_from_epoch"] == "2"
-
-
-@pytest.mark.slow
-def test_a_dead_attempts_run_is_marked_interrupted_on_resume(tmp_path, data_dir):
-    """A process killed hard (no chance to end its run) leaves it RUNNING; the resume ends it."""
-    spec = tiny_spec(tmp_path, data_dir, epochs=2)
-    script = textwrap.dedent(f"""
-        import os
-        from runner.sweep.load import load_sweep
-        from runner.sweep.grid import expand
-        from runner.train.trial import run_trial
-        spec = expand(load_sweep({str(tmp_path / "tiny.yaml")!r}))[0]
-        run_trial(spec, tracking_uri={uri(tmp_path)!r}, device="cpu", threads=1,
-                  epoch_callback=lambda e, m: os._exit(9))
-    """)
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
-    )
-    assert proc.returncode == 9, proc.stderr[-2000:]
-    client = MlflowClient(uri(tmp_path))
-    experiment = client.get_experiment_by_name("tiny").experiment_id
-    (dead,) = client.search_runs([experiment])
-    assert dead.info.status == "RUNNING"
-
-    result = run_trial(spec, tracking_uri=uri(tmp_path), device="cpu", threads=1, attempt=2)
-    assert result.finished and result.resumed_from_epoch == 1
-    dead = client.get_run(dead.info.run_id)
-    assert dead.info.status == "KILLED" and dead.data.tags["reason"] == "interrupted"
-    assert dead.data.tags["resumed_by"] == result.run_id
-
-
-# --------------------------------------------------------------------------- the command
-
-
-def test_trial_command_runs_one_trial(tmp_path, data_dir, capsys):
-    tiny_spec(tmp_path, data_dir, epochs=1)  # writes tiny.yaml
-    code = main(["trial", str(tmp_path / "tiny.yaml"), "--name", "linear",
-                 "--tracking-uri", uri(tmp_path), "--device", "cpu", "--threads", "1",
-                 "--result-json", str(tmp_path / "r.json")])  # fmt: skip
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert "epoch 1/1  loss " in out and "val_map test " in out and "FINISHED  map_test" in out
-    result = json.loads((tmp_path / "r.json").read_text())
-    run = run_of(tmp_path, result["run_id"])
-    assert run.data.tags["trial_name"] == "linear" and run.info.status == "FINISHED"
-
-
-def test_trial_command_user_errors(tmp_path, data_dir, capsys):
-    tiny_spec(tmp_path, data_dir)
-    sweep = str(tmp_path / "tiny.yaml")
-    assert main(["trial", sweep, "--index", "5"]) == 2
-    assert "--index 5: the sweep has 2 trials" in capsys.readouterr().err
-    assert main(["trial", sweep, "--name", "mell"]) == 2
-    assert "did you mean 'mel'" in capsys.readouterr().err
-    if not torch.cuda.is_available():
-        assert main(["trial", sweep, "--index", "0", "--device", "cuda"]) == 2
-        assert "no CUDA device is visible here" in capsys.readouterr().err
-    bad = tmp_path / "bad.yaml"  # the data fails inside the trial: exit 2 too, with the row
-    bad.write_text((tmp_path / "tiny.yaml").read_text().replace("sets: [test", "sets: [nope"))
-    assert main(["trial", str(bad), "--index", "0", "--device", "cpu", "--threads", "1"]) == 2
-    assert "split 'nope'" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_demo_trial_cli(tmp_path):
-    """`specsweep trial sweeps/demo.yaml --index 0` as a user runs it: default store, real data."""
-    env = {**os.environ, "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    (tmp_path / "sweeps").mkdir()
-    (tmp_path / "sweeps" / "demo.yaml").write_text((ROOT / "sweeps" / "demo.yaml").read_text())
-    proc = subprocess.run(
-        [sys.executable, "-m", "runner.cli", "trial", "sweeps/demo.yaml", "--index", "0",
-         "--device", "cpu", "--threads", "1", "--result-json", "r.json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert (tmp_path / "mlflow.db").is_file()
-    result = json.loads((tmp_path / "r.json").read_text())
-    m = result["metrics"]
-    print(json.dumps(m, indent=1))
-    assert m["map_test"] > m["prior_map_test"] + 0.3, m
-    assert math.isfinite(m["train_time_s"])
-
-
-# --------------------------------------------------------------------------- specsweep probe
-
-
-def test_probe_runs_the_base_configuration_over_optimizer_x_lr(tmp_path, data_dir, capsys):
-    tiny_spec(tmp_path, data_dir, epochs=4)  # writes tiny.yaml (milestones [100], 4 epochs)
-    code = main(["probe", str(tmp_path / "tiny.yaml"), "--epochs", "1", "--lrs", "0.01",
-                 "--tracking-uri", uri(tmp_path), "--device", "cpu", "--threads", "1"])  # fmt: skip
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert "2 trials of mel (seed 0), 1 epoch(s) each" in out and "by MAP on 'test':" in out
-    assert ("fastest learner: " in out) != ("no probe trial learned much in 1 epoch(s)" in out)
-    client = MlflowClient(uri(tmp_path))
-    experiment = client.get_experiment_by_name("tiny-probe").experiment_id
-    runs = client.search_runs([experiment])
-    assert sorted(r.info.run_name for r in runs) == ["adamw-lr0.01-s0", "sgd-lr0.01-s0"]
-    for run in runs:
-        assert run.info.status == "FINISHED" and run.data.params["train.epochs"] == "1"
-        assert run.data.params["frontend.scale"] == "mel"
-        assert run.data.params["train.milestones"] == "[]" and run.data.tags["learned"]
-    assert {r.data.params["train.optimizer"] for r in runs} == {"sgd", "adamw"}
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--lrs", "-1"], "--lrs -1: a learning rate must be a positive number"),
-        (["--epochs", "0"], "--epochs 0: must be at least 1"),
-    ],
-)
-def test_probe_user_errors(tmp_path, data_dir, capsys, args, message):
-    tiny_spec(tmp_path, data_dir)
-    assert main(["probe", str(tmp_path / "tiny.yaml"), *args]) == 2
-    assert capsys.readouterr().err.strip() == f"specsweep: error: {message}"
