@@ -42,7 +42,7 @@ REPORT_ARTIFACT_PATH = "report"
 HTTP_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 # Not config values: they identify the run, so they never count as swept.
 _NOT_SWEPT = {"seed"}
-# Logged by runner.train.artifacts (what the learnable exp / PCEN compressions learned).
+# What the learnable exp / PCEN compressions learned: written by runner.train.artifacts, read here.
 FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"
 
 

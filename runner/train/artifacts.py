@@ -15,12 +15,11 @@ import json
 import torch
 from torch import nn
 
+from runner.tracking.runs import FRONTEND_PARAMS_ARTIFACT
 from runner.tracking.trial_runs import TrialTracker, per_class_csv
 from runner.train.metrics import SetMetrics
 
 PREVIEW_CLIPS = 4  # clips of the first evaluation set shown in preview.png
-# What the learnable compressions learned (log_frontend_params); runner.tracking.runs reads it by this name.
-FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"
 
 
 def log_per_class_tables(
