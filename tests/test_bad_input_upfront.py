@@ -281,7 +281,7 @@ def supervise(tmp_path: Path, sweep: Path, plan: dict | None = None) -> subproce
 @pytest.fixture(scope="module")
 def mlflow_template(tmp_path_factory) -> Path:
     """An MLflow SQLite store created once (creating its tables takes seconds), copied per test."""
-    from runner.queue.supervisor import ensure_experiment
+    from runner.tracking.experiment import ensure_experiment
 
     path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     ensure_experiment(f"sqlite:///{path}", "skipping")

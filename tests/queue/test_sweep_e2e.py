@@ -23,7 +23,7 @@ import yaml
 from helpers.tiny_sweep import TINY_GRID, tiny_sections
 from optuna.trial import TrialState
 
-from runner.queue.study import open_store
+from runner.queue.store import open_store
 
 pytestmark = pytest.mark.slow
 
