@@ -10,6 +10,7 @@ JSON plan in the environment variable SPECSWEEP_FAKE_PLAN says, keyed by run nam
 (`TrialSpec.run_name`, `<trial name>-s<seed>`) or "default":
 
     {"sleep": 0.3}            take that long, then finish with MAP = "map" (default 0.5)
+    {"stop_s": 600}           take that long to stop after SIGINT (a trial ending its epoch)
     {"fail_attempts": 9}      fail (ExitCode.FAILED, reason "error: planned") while attempt <= 9
     {"crash_attempts": 1}     SIGKILL itself while attempt <= 1 (a child killed mid-trial)
     {"user_error_attempts": 9}  fail on a user error (ExitCode.USER_ERROR, reason
@@ -88,6 +89,7 @@ def main(job_path: str) -> int:
             time.sleep(float(plan.get("sleep", 0.3)) / epochs)
             Status("training", epoch, epochs, t=time.time()).write(job.status_path)
     except KeyboardInterrupt:
+        time.sleep(float(plan.get("stop_s", 0.0)))
         return result("KILLED", "interrupted", {})
     metrics = {"map_test": float(plan.get("map", 0.5)), "train_time_s": 0.1}
     if "learned" in plan:  # runner.train.recipe's verdict, as runner.train.trial reports it

@@ -195,7 +195,10 @@ def test_ctrl_c_stops_children_requeues_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_second_ctrl_c_kills_at_once_and_resumes(tmp_path):
     write_sweep(tmp_path)
-    proc = start(tmp_path, {"default": {"sleep": 600}, "w256-h64-s0": {"sleep": 0.1}})
+    # The children do not stop on the first Ctrl-C (a fake child stops at once otherwise, and the
+    # sweep could be over before the second one arrives): only the second stops them.
+    plan = {"default": {"sleep": 600, "stop_s": 600}, "w256-h64-s0": {"sleep": 0.1}}
+    proc = start(tmp_path, plan)
     wait_for_starts(tmp_path, 3)
     t0 = time.time()
     proc.send_signal(signal.SIGINT)
