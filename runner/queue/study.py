@@ -287,9 +287,11 @@ class SweepQueue:
     def has_work(self) -> bool:
         """True while something is queued, running anywhere, or still to be sampled."""
         counts = self.counts()
-        if counts.running or counts.queued:
-            return True
-        # Sampling: until n_trials distinct points were drawn, or every grid point was.
+        return bool(counts.running or counts.queued) or self.to_sample(counts)
+
+    def to_sample(self, counts: Counts) -> bool:
+        """Whether the sampler still has points to draw: until n_trials distinct points were
+        drawn, or every grid point was (random / tpe; never for the grid)."""
         budget = min(counts.total, len(self.specs))
         return self.search.sampler != "grid" and len(self.points()) < budget
 

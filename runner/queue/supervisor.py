@@ -219,10 +219,7 @@ class Supervisor:
     def _more_to_start(self) -> bool:
         """Whether the queue may still give out an attempt nobody runs yet."""
         counts = self.queue.counts()
-        if counts.queued:
-            return True
-        budget = min(counts.total, len(self.queue.specs))
-        return self.sweep.search.sampler != "grid" and len(self.queue.points()) < budget
+        return bool(counts.queued) or self.queue.to_sample(counts)
 
     def _start(self, slot: Slot, taken: Attempt) -> Child:
         files = self.slot_dir / f"slot{slot.index}"
