@@ -32,7 +32,8 @@ from pathlib import Path
 
 import yaml
 
-from runner.queue.study import SweepQueue, open_store
+from runner.queue.store import open_store
+from runner.queue.study import SweepQueue
 from runner.servers import postgres
 from runner.sweep.grid import expand
 from runner.sweep.load import sweep_from_dict

@@ -97,10 +97,13 @@ def run_tiny(
 ) -> tuple[float, list[dict]]:
     """Run the tiny sweep in a fresh dir; (wall seconds, per-trial overhead records)."""
     from runner.queue.progress import Progress
-    from runner.queue.study import SweepQueue, open_store
-    from runner.queue.supervisor import Supervisor, ensure_experiment, plan_slots
+    from runner.queue.slots import plan_slots
+    from runner.queue.store import open_store
+    from runner.queue.study import SweepQueue
+    from runner.queue.supervisor import Supervisor
     from runner.sweep.grid import expand
     from runner.sweep.load import load_sweep
+    from runner.tracking.experiment import ensure_experiment
 
     where = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     cwd = os.getcwd()

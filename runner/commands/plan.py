@@ -71,15 +71,14 @@ def command(args: argparse.Namespace) -> int:
     return 0
 
 
+# What `--json` prints of each trial: `TrialSpec.to_dict` without the sweep's name and the
+# resolved config (`--show NAME` prints that), in this order.
+JSON_KEYS = ("index", "config_index", "name", "cfg_key", "seed", "swept")
+
+
 def spec_record(spec: TrialSpec) -> dict:
-    return {
-        "index": spec.index,
-        "config_index": spec.config_index,
-        "name": spec.name,
-        "cfg_key": spec.cfg_key,
-        "seed": spec.seed,
-        "swept": _schema.to_plain(spec.swept),
-    }
+    data = spec.to_dict()
+    return {key: data[key] for key in JSON_KEYS}
 
 
 def format_table(specs: list[TrialSpec]) -> str:

@@ -147,8 +147,10 @@ def run_sweep(
     a mistake in the data is then a UserError (exit 2) and no trial starts.
     """
     from runner.queue.progress import Progress
-    from runner.queue.study import SweepQueue, open_store
-    from runner.queue.supervisor import Supervisor, plan_slots
+    from runner.queue.slots import plan_slots
+    from runner.queue.store import open_store
+    from runner.queue.study import SweepQueue
+    from runner.queue.supervisor import Supervisor
     from runner.sweep.grid import expand
 
     specs = expand(sweep)
@@ -186,7 +188,7 @@ def run_sweep(
         worker_command=worker_command,
     )
     outcome = supervisor.run()
-    code = report(sweep, queue, outcome, console, sweep_path=sweep_path)
+    code = print_results(sweep, queue, outcome, console, sweep_path=sweep_path)
     if sweep.tracking.log_model == "best" and not outcome.interrupted:
         log_models(sweep, console)
     console.print(f"The runs, best first: {ui_link(sweep.tracking.uri, experiment_id)}")
@@ -197,10 +199,9 @@ def prepare_experiment(sweep: SweepConfig, specs) -> str:
     """Create the sweep's experiment and tag it for the UI (runner/tracking/experiment.py)."""
     from mlflow import MlflowClient
 
-    from runner.queue.supervisor import ensure_experiment
     from runner.tracking import experiment as experiment_page
 
-    experiment_id = ensure_experiment(sweep.tracking.uri, sweep.experiment)
+    experiment_id = experiment_page.ensure_experiment(sweep.tracking.uri, sweep.experiment)
     experiment_page.prepare(
         MlflowClient(sweep.tracking.uri),
         experiment_id,
@@ -274,10 +275,11 @@ def result_rows(queue: SweepQueue) -> list[dict]:
     return rows
 
 
-def report(
+def print_results(
     sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Console, sweep_path: str
 ) -> int:
-    """Print the end-of-sweep table and what to do next; the exit code."""
+    """Print the end-of-sweep results table (`result_rows`), the trials that learned nothing, the
+    counts and what to do next; the sweep's exit code."""
     from rich.table import Table
 
     from runner.queue.progress import format_duration

@@ -4,12 +4,17 @@ specsweep trial sweeps/demo.yaml --index 0
 specsweep trial sweeps/demo.yaml --name w512-h128-mel-64x256 --seed 1 --device cpu --threads 1
 
 Prints one line per epoch and the final metrics, and leaves the run in MLflow (the sweep's
-`tracking.uri`, default sqlite:///mlflow.db). Exit code 0 when the trial finished, 1 when it
-failed (the reason is printed and tagged on the run), 2 when it failed on a mistake in the
-input (bad data: the run is FAILED with that reason too), 3 when it was pruned; Ctrl-C or SIGTERM
-mark the run KILLED `interrupted` and exit 130 / 143. The trial resumes from its checkpoint
-when started again after an interruption. This is also how the sweep supervisor runs a trial
-(`--attempt`, `--tag`).
+`tracking.uri`, default sqlite:///mlflow.db). Exit codes (`runner.queue.job.ExitCode`, the table
+a sweep's child processes exit with too): 0 when the trial finished, 1 when it failed (the
+reason is printed and tagged on the run), 2 for a mistake in the input, found before the trial
+(a bad option, an unknown name) or inside it (bad data: the run is FAILED with that reason),
+3 when it was pruned; Ctrl-C or SIGTERM mark the run KILLED `interrupted` and exit 130 / 143.
+The trial resumes from its checkpoint when started again after an interruption.
+
+A sweep does not run its trials through this command: its supervisor hands each one to a child
+process (`runner.queue.worker`) that calls the same `runner.train.trial.run_trial`. `--attempt`
+and `--tag` set the tags such a child would (`attempt`, `optuna_trial`), to rerun an attempt by
+hand; `--result-json` writes `TrialResult` as JSON.
 """
 
 from __future__ import annotations
@@ -22,8 +27,7 @@ import signal
 import sys
 
 from runner.errors import UserError
-
-EXIT_FAILED, EXIT_PRUNED = 1, 3
+from runner.queue.job import ExitCode
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -76,9 +80,9 @@ def command(args: argparse.Namespace) -> int:
     experiment = args.experiment or sweep.tracking.experiment or sweep.name
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    signal.signal(signal.SIGTERM, _terminate)  # a supervisor stopping us: end the run as KILLED
+    signal.signal(signal.SIGTERM, _terminate)  # `kill`, a batch system: end the run as KILLED too
     epochs = spec.config.train.epochs
-    print(f"trial {spec.index} {spec.name}-s{spec.seed} (cfg_key {spec.cfg_key}) -> {uri}, "
+    print(f"trial {spec.index} {spec.run_name} (cfg_key {spec.cfg_key}) -> {uri}, "
           f"experiment {experiment}", flush=True)  # fmt: skip
 
     def progress(epoch: int, metrics: dict[str, float]) -> None:
@@ -117,11 +121,9 @@ def command(args: argparse.Namespace) -> int:
         print(f"FINISHED  {maps}  train_time_s {m['train_time_s']:.1f}  "
               f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}")  # fmt: skip
         print(f"learned={'yes' if m.get('learned') else 'no'}: {result.learned_reason}")
-        return 0
-    print(f"{result.status}: {result.reason} (run {result.run_id})", file=sys.stderr)
-    if result.user_error:
-        return UserError.exit_code
-    return EXIT_PRUNED if result.reason == "pruned" else EXIT_FAILED
+    else:
+        print(f"{result.status}: {result.reason} (run {result.run_id})", file=sys.stderr)
+    return ExitCode.of(result.status, result.reason, result.user_error)
 
 
 def format_epoch(epoch: int, epochs: int, metrics: dict[str, float]) -> str:
@@ -146,4 +148,4 @@ def _parse_tag(text: str) -> tuple[str, str]:
 
 
 def _terminate(signum, frame) -> None:
-    raise SystemExit(128 + signum)
+    raise SystemExit(ExitCode.TERMINATED)  # run_trial marks the run KILLED before re-raising

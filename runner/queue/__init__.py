@@ -3,7 +3,7 @@
 Owns the Optuna store and its locks (`store`), the search space (`space`), the queue of points
 with their leases and retries (`study`), the one supervisor-child protocol (`job`: the job a
 child is handed, the result it hands back, the exit codes), the slots and GPU discovery
-(`slots`), the supervisor loop, the child process (`worker`, run as `python -m
-runner.queue.worker`) and the progress display. It never trains a model itself: a child calls
-`runner.train.trial`.
+(`slots`), the child processes and their warm spares (`spares`), the supervisor loop
+(`supervisor`), the child process (`worker`, run as `python -m runner.queue.worker`) and the
+progress display (`progress`). It never trains a model itself: a child calls `runner.train.trial`.
 """

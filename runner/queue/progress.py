@@ -1,6 +1,6 @@
 """Where a sweep stands: a live rich panel on a terminal, one line per event elsewhere.
 
-    progress = Progress.create(total=12, title="demo")   # live when stdout is a terminal
+    progress = Progress.create("demo")                   # live when stdout is a terminal
     with progress:
         progress.event("done", "w512-h128-mel-s0  MAP 0.812  train 41.2 s")
         progress.update(counts, slots)                   # redraw (a no-op when not live)
@@ -32,7 +32,7 @@ class SlotView:
     """What one slot is doing now (trial None: idle)."""
 
     slot: int
-    device: str  # "cpu (1 thread)", "cuda:0"
+    device: str  # Slot.describe(): "cpu (1 thread)", "gpu 0 (4 threads)"
     trial: str | None = None  # "w512-h128-mel-s0"
     attempt: int = 0
     epoch: int = 0
@@ -104,12 +104,11 @@ class Progress:
             self._live = None
 
     def event(self, kind: str, message: str) -> None:
-        """One thing that happened: started, done, failed, retry, pruned, reaped, stopping."""
+        """One thing that happened (the supervisor's kinds: started, done, failed, pruned,
+        stopped, reaped, lost, stopping, warning); a line above the panel, or on its own."""
         stamp = time.strftime("%H:%M:%S")
         if self._live is not None:
-            style = {"done": "green", "failed": "red", "pruned": "yellow", "retry": "yellow"}.get(
-                kind, ""
-            )
+            style = {"done": "green", "failed": "red", "pruned": "yellow"}.get(kind, "")
             self.console.print(Text(f"{stamp} {kind:<8} {message}", style=style))
             return
         tail = f"  [{counts_line(self.counts)}]" if self.counts is not None else ""

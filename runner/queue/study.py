@@ -1,9 +1,9 @@
 """The sweep's Optuna study as a work queue: every point exactly once, leases, reaping, retries.
 
-    store = open_store(sweep.storage.url, sweep.name)   # JournalStorage file by default
+    store = open_store(sweep.storage.url, sweep.name)   # runner.queue.store
     queue = SweepQueue.open(sweep, specs, store)        # creates the study, enqueues the grid once
-    job = queue.take()                                  # study.ask(): one queued trial, leased to us
-    queue.heartbeat(job) ... queue.complete(job, values) | queue.fail(job, reason) | queue.prune(job)
+    taken = queue.take()                                # study.ask(): one Attempt, leased to us
+    queue.heartbeat(taken) ... queue.complete(taken, values) | .fail(taken, reason) | .prune(taken)
 
 A *point* is one TrialSpec: a configuration (`cfg_key`) and a seed. Optuna trials are attempts at
 points: the first attempt is enqueued with `study.enqueue_trial` (params = the point's swept values,
@@ -15,11 +15,9 @@ user attrs `cfg_key`, `seed`, `attempt`), a failed attempt is followed by a new 
     failed    more than max_retries failed attempts, nothing queued: failed for good; or one
               attempt failed on a user error (bad data, a bad config): a retry cannot help
 
-Why a lock around every change of the queue (a file lock beside the journal, or a PostgreSQL
-advisory lock): "is this point already in the study? if not, enqueue it" is a read followed by a
-write, and two supervisors starting together would both enqueue it (Optuna's own
-`enqueue_trial(skip_if_exists=True)` documents the same race). Under the lock the read-then-write
-is atomic; `study.ask()` popping a WAITING trial is atomic in Optuna too, a second guard.
+Every change of the queue holds the store's lock (`Store.lock`, runner.queue.store says why):
+under it "is this point in the study? if not, enqueue it" is atomic; `study.ask()` popping a
+WAITING trial is atomic in Optuna too, a second guard.
 
 Leases: a RUNNING attempt carries the user attr `lease` = {host, pid, t}, renewed every
 `storage.heartbeat_s` by the supervisor that runs it. The reaper (on start-up and periodically)
@@ -30,27 +28,18 @@ enqueues the next attempt.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import json
 import os
 import socket
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage
-from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from runner.errors import UserError
-from runner.servers.remote import check_storage, open_rdb_storage
-from runner.servers.secrets import mask_text, mask_url, url_password
-from runner.sweep import schema as _schema
+from runner.queue.space import SearchSpace, open_study
+from runner.queue.store import Store
 
 if TYPE_CHECKING:
     from runner.sweep.config import SearchConfig, SweepConfig
@@ -71,255 +60,6 @@ ATTR_IGNORED = "ignored"  # a sampled trial that is not a new point (duplicate /
 
 # Reasons that are not the trial's fault: the attempt goes back to the queue without using a retry.
 REASON_INTERRUPTED = "interrupted"
-
-DEFAULT_STUDY_DIR = Path(".specsweep/studies")
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-# --------------------------------------------------------------------------- storage
-
-
-@dataclass(frozen=True)
-class Store:
-    """An Optuna storage plus the lock that makes queue changes atomic across supervisors.
-
-    `url` is what a child process passes to `open_store` to reach the same storage:
-    `journal:/abs/path.journal` for the default journal file, else the database URL.
-    """
-
-    url: str
-    storage: BaseStorage = field(repr=False)
-    lock_path: Path | None = None  # file lock (journal, or a database without advisory locks)
-
-    @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """Hold the queue lock of study `name` (blocking)."""
-        if self.lock_path is not None:
-            with _file_lock(self.lock_path):
-                yield
-        else:
-            with _pg_advisory_lock(self.storage, name):
-                yield
-
-
-def open_store(url: str | None, sweep_name: str) -> Store:
-    """Open the Optuna storage of a sweep.
-
-    url: None -> `JournalStorage` on `.specsweep/studies/<sweep>.journal` (relative to the working
-    directory); `journal:PATH` -> a journal file at PATH; `postgresql://...` / `mysql://...` -> an
-    RDB storage. SQLite is refused: Optuna's SQLite storage is not safe for parallel workers.
-    """
-    if url is None or url.startswith("journal:"):
-        path = DEFAULT_STUDY_DIR / f"{sweep_name}.journal" if url is None else Path(url[8:])
-        path = path.expanduser().resolve()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        storage = JournalStorage(JournalFileBackend(str(path)))
-        return Store(f"journal:{path}", storage, path.with_name(path.name + ".queue.lock"))
-    if url.startswith("sqlite"):
-        raise UserError(
-            f"storage.url: {mask_url(url)!r}: SQLite is not safe for parallel Optuna workers (docs/design.md, "
-            "decision 6); leave storage.url unset for the journal file under .specsweep/studies/, "
-            "or use postgresql://user:pass@host/db for several machines"
-        )
-    if not url.startswith(("postgresql", "mysql")):
-        raise UserError(
-            f"storage.url: {mask_url(url)!r} is not a storage URL specsweep knows; use journal:PATH, "
-            "postgresql://user:pass@host/db, or leave it unset for the default journal file"
-        )
-    # Connect once first: a wrong password or a dead server is a one-line UserError (password
-    # masked) within seconds, not a driver traceback after the OS's TCP timeout.
-    check_storage(url)
-    try:
-        storage = open_rdb_storage(url)  # tables created under a lock: supervisors start together
-    except Exception as err:
-        raise UserError(
-            f"storage.url: cannot open {mask_url(url)!r} ({mask_text(str(err), [url_password(url)])});"
-            " check the URL and that the server is up"
-        ) from None
-    # PostgreSQL has advisory locks; other databases fall back to a lock file, which guards the
-    # supervisors of this machine only.
-    lock_path = None
-    if not url.startswith("postgresql"):
-        DEFAULT_STUDY_DIR.mkdir(parents=True, exist_ok=True)
-        lock_path = (DEFAULT_STUDY_DIR / f"{sweep_name}.queue.lock").resolve()
-    return Store(url, storage, lock_path)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    # flock is released by the kernel when the holder dies, so a SIGKILLed supervisor never
-    # leaves the queue locked.
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def _pg_advisory_lock(storage: BaseStorage, name: str) -> Iterator[None]:
-    import sqlalchemy
-
-    key = int.from_bytes(
-        hashlib.sha256(f"specsweep:{name}".encode()).digest()[:8], "big", signed=True
-    )
-    engine = storage.engine  # type: ignore[attr-defined]
-    with engine.connect() as conn:
-        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        try:
-            yield
-        finally:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-            conn.commit()
-
-
-# --------------------------------------------------------------------------- study
-
-
-def directions(search: SearchConfig) -> list[str]:
-    """MAP on the first evaluation set (maximise); optionally training time too (minimise)."""
-    return ["maximize", "minimize"] if search.objective == "map_and_time" else ["maximize"]
-
-
-def make_sampler(search: SearchConfig) -> optuna.samplers.BaseSampler:
-    if search.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=search.seed)
-    # grid: every trial is enqueued with fixed params, the sampler is never asked.
-    return optuna.samplers.RandomSampler(seed=search.seed)
-
-
-def make_pruner(search: SearchConfig) -> optuna.pruners.BasePruner:
-    """The median rule on per-epoch validation MAP (opt-in), else never prune."""
-    if not search.pruning:
-        return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=search.prune_startup_trials, n_warmup_steps=search.prune_warmup_epochs
-    )
-
-
-def open_study(sweep: SweepConfig, store: Store) -> optuna.Study:
-    """Create or load the sweep's study (named after the sweep), checking its objectives."""
-    wanted = directions(sweep.search)
-    with store.lock(sweep.name):
-        study = optuna.create_study(
-            study_name=sweep.name,
-            storage=store.storage,
-            directions=wanted,
-            sampler=make_sampler(sweep.search),
-            pruner=make_pruner(sweep.search),
-            load_if_exists=True,
-        )
-    have = [d.name.lower() for d in study.directions]
-    if have != wanted:
-        raise UserError(
-            f"search.objective: '{sweep.search.objective}' needs objectives {wanted}, but the "
-            f"study '{sweep.name}' in {mask_url(store.url)} was created with {have}; set the objective it "
-            "was started with, or give the sweep a new name"
-        )
-    return study
-
-
-# --------------------------------------------------------------------------- search space
-
-
-def encode(value: Any) -> Any:
-    """A grid value as an Optuna categorical choice: scalars as they are, lists as JSON text."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return json.dumps(_schema.to_plain(value))
-
-
-def _canon(point: dict[str, Any]) -> str:
-    return json.dumps({k: _schema.to_plain(v) for k, v in point.items()}, sort_keys=True)
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """The grid's axes as Optuna categorical parameters, walked define-by-run.
-
-    Plain axes are one parameter each; a `zip` group is one parameter (its keys joined by '+');
-    a `linked` axis is one parameter per value of the axis it follows, named
-    `key|by=value`, so a sampler only proposes image sizes that exist for the sampled hop.
-    Seeds are the parameter `seed` when there are several. A sampled combination that is not a
-    grid point (removed by `grid.exclude`) resolves to no spec.
-    """
-
-    factors: tuple[tuple[str, tuple[str, ...], str | None, dict[str, tuple]], ...]
-    seeds: tuple[int, ...]
-    specs: dict[tuple[str, int], TrialSpec]  # (canonical point, seed) -> spec
-
-    @classmethod
-    def from_sweep(cls, sweep: SweepConfig, specs: Sequence[TrialSpec]) -> SearchSpace:
-        points = [s.swept for s in specs if s.seed == sweep.seeds[0]]
-        factors = []
-        # (param name, keys, linked-by key or None, {parent choice: choices})
-        for key in sweep.grid.axes:
-            factors.append((key, (key,), None, {"": _unique([(p[key],) for p in points])}))
-        for group in sweep.grid.zip:
-            keys = tuple(group)
-            factors.append(
-                (
-                    "+".join(keys),
-                    keys,
-                    None,
-                    {"": _unique([tuple(p[k] for k in keys) for p in points])},
-                )
-            )
-        for key, link in sweep.grid.linked.items():
-            by = link["by"]
-            by_parent: dict[str, list] = {}
-            for p in points:
-                by_parent.setdefault(json.dumps(encode(p[by])), []).append((p[key],))
-            factors.append((key, (key,), by, {k: _unique(v) for k, v in by_parent.items()}))
-        lookup = {(_canon(s.swept), s.seed): s for s in specs}
-        return cls(tuple(factors), tuple(sweep.seeds), lookup)
-
-    def _param(self, name: str, by: str | None, point: dict[str, Any]) -> tuple[str, str]:
-        if by is None:
-            return name, ""
-        parent = json.dumps(encode(point[by]))
-        return f"{name}|{by}={encode(point[by])}", parent
-
-    def params_of(self, spec: TrialSpec) -> dict[str, Any]:
-        """The Optuna params of a spec (what `enqueue_trial` fixes and `suggest` returns)."""
-        params: dict[str, Any] = {}
-        for name, keys, by, _ in self.factors:
-            pname, _parent = self._param(name, by, spec.swept)
-            params[pname] = (
-                encode(tuple(spec.swept[k] for k in keys))
-                if len(keys) > 1
-                else encode(spec.swept[keys[0]])
-            )
-        if len(self.seeds) > 1:
-            params["seed"] = spec.seed
-        return params
-
-    def suggest(self, trial: optuna.Trial) -> TrialSpec | None:
-        """Ask `trial` for every parameter (fixed ones come back as enqueued); the spec or None."""
-        point: dict[str, Any] = {}
-        for name, keys, by, choices in self.factors:
-            pname, parent = self._param(name, by, point)
-            options = choices[parent]
-            picked = trial.suggest_categorical(
-                pname, [encode(o if len(keys) > 1 else o[0]) for o in options]
-            )
-            row = next(o for o in options if encode(o if len(keys) > 1 else o[0]) == picked)
-            point.update(zip(keys, row))
-        seed = (
-            trial.suggest_categorical("seed", list(self.seeds))
-            if len(self.seeds) > 1
-            else self.seeds[0]
-        )
-        return self.specs.get((_canon(point), seed))
-
-
-def _unique(rows: list[tuple]) -> tuple[tuple, ...]:
-    seen: dict[str, tuple] = {}
-    for row in rows:
-        seen.setdefault(json.dumps(_schema.to_plain(row)), row)
-    return tuple(seen.values())
 
 
 # --------------------------------------------------------------------------- leases
@@ -437,8 +177,9 @@ class Point:
 
 
 @dataclass(frozen=True)
-class Job:
-    """An attempt this supervisor took: run `spec` as Optuna trial `number` (`trial_id`)."""
+class Attempt:
+    """An attempt this supervisor took from the queue: run `spec` as Optuna trial `number`
+    (`trial_id`), the point's `attempt`-th (runner.queue.job.Job is what a child is handed)."""
 
     trial_id: int
     number: int
@@ -499,16 +240,14 @@ class SweepQueue:
 
     @classmethod
     def open(cls, sweep: SweepConfig, specs: Sequence[TrialSpec], store: Store) -> SweepQueue:
-        study = open_study(sweep, store)
-        queue = cls(
-            study,
+        return cls(
+            open_study(sweep, store),
             store,
             specs,
             SearchSpace.from_sweep(sweep, specs),
             sweep.search,
             lease_timeout_s=sweep.storage.lease_timeout_s,
         )
-        return queue
 
     # ------------------------------------------------------------------ reading
 
@@ -548,9 +287,11 @@ class SweepQueue:
     def has_work(self) -> bool:
         """True while something is queued, running anywhere, or still to be sampled."""
         counts = self.counts()
-        if counts.running or counts.queued:
-            return True
-        # Sampling: until n_trials distinct points were drawn, or every grid point was.
+        return bool(counts.running or counts.queued) or self.to_sample(counts)
+
+    def to_sample(self, counts: Counts) -> bool:
+        """Whether the sampler still has points to draw: until n_trials distinct points were
+        drawn, or every grid point was (random / tpe; never for the grid)."""
         budget = min(counts.total, len(self.specs))
         return self.search.sampler != "grid" and len(self.points()) < budget
 
@@ -582,7 +323,7 @@ class SweepQueue:
             },
         )
 
-    def take(self) -> Job | None:
+    def take(self) -> Attempt | None:
         """The next attempt to run, leased to this process; None when nothing is left to take."""
         with self.store.lock(self._name):
             self._sync_locked()
@@ -593,7 +334,7 @@ class SweepQueue:
                 return self._take_sampled()
             return None
 
-    def _take_waiting(self) -> Job | None:
+    def _take_waiting(self) -> Attempt | None:
         trial = self.study.ask()
         attrs = trial.user_attrs
         key = (attrs.get(ATTR_CFG_KEY), int(attrs.get(ATTR_SEED, -1)))
@@ -604,9 +345,9 @@ class SweepQueue:
             return None
         self.space.suggest(trial)  # records the enqueued params on the trial
         trial.set_user_attr(ATTR_LEASE, Lease.mine().to_attr())
-        return Job(trial._trial_id, trial.number, spec, int(attrs[ATTR_ATTEMPT]))
+        return Attempt(trial._trial_id, trial.number, spec, int(attrs[ATTR_ATTEMPT]))
 
-    def _take_sampled(self, max_rejects: int = 50) -> Job | None:
+    def _take_sampled(self, max_rejects: int = 50) -> Attempt | None:
         """Ask the sampler for new points until one is new to the study (random / tpe)."""
         budget = int(self.search.n_trials or 0)
         for _ in range(max_rejects):
@@ -637,45 +378,47 @@ class SweepQueue:
                 ATTR_LEASE: Lease.mine().to_attr(),
             }.items():
                 trial.set_user_attr(name, value)
-            return Job(trial._trial_id, trial.number, spec, 1)
+            return Attempt(trial._trial_id, trial.number, spec, 1)
         return None
 
-    def heartbeat(self, job: Job) -> bool:
+    def heartbeat(self, taken: Attempt) -> bool:
         """Renew the lease; False when the attempt was reaped meanwhile (stop its child)."""
         try:
             self.study._storage.set_trial_user_attr(
-                job.trial_id, ATTR_LEASE, Lease.mine().to_attr()
+                taken.trial_id, ATTR_LEASE, Lease.mine().to_attr()
             )
         except optuna.exceptions.UpdateFinishedTrialError:
             return False
         return True
 
     def complete(
-        self, job: Job, values: Sequence[float], attrs: dict[str, Any] | None = None
+        self, taken: Attempt, values: Sequence[float], attrs: dict[str, Any] | None = None
     ) -> bool:
-        return self._finish(job, TrialState.COMPLETE, values, attrs)
+        return self._finish(taken, TrialState.COMPLETE, values, attrs)
 
-    def prune(self, job: Job, attrs: dict[str, Any] | None = None) -> bool:
-        return self._finish(job, TrialState.PRUNED, None, {ATTR_REASON: "pruned", **(attrs or {})})
+    def prune(self, taken: Attempt, attrs: dict[str, Any] | None = None) -> bool:
+        return self._finish(
+            taken, TrialState.PRUNED, None, {ATTR_REASON: "pruned", **(attrs or {})}
+        )
 
-    def fail(self, job: Job, reason: str, attrs: dict[str, Any] | None = None) -> bool:
+    def fail(self, taken: Attempt, reason: str, attrs: dict[str, Any] | None = None) -> bool:
         """Fail the attempt and enqueue the next one when retries are left (or when interrupted)."""
-        return self._finish(job, TrialState.FAIL, None, {ATTR_REASON: reason, **(attrs or {})})
+        return self._finish(taken, TrialState.FAIL, None, {ATTR_REASON: reason, **(attrs or {})})
 
-    def requeue(self, job: Job) -> bool:
+    def requeue(self, taken: Attempt) -> bool:
         """Put an interrupted attempt back in the queue without using one of its retries."""
-        return self.fail(job, REASON_INTERRUPTED)
+        return self.fail(taken, REASON_INTERRUPTED)
 
-    def _finish(self, job, state, values, attrs) -> bool:
+    def _finish(self, taken: Attempt, state, values, attrs) -> bool:
         """Tell Optuna; False when the attempt had already been reaped by someone else."""
         storage = self.study._storage
         with self.store.lock(self._name):
             # Under the lock nobody else tells; a finished attempt was reaped by another supervisor.
-            if storage.get_trial(job.trial_id).state.is_finished():
+            if storage.get_trial(taken.trial_id).state.is_finished():
                 return False
             for name, value in (attrs or {}).items():
-                storage.set_trial_user_attr(job.trial_id, name, value)
-            self.study.tell(job.number, values=values, state=state if values is None else None)
+                storage.set_trial_user_attr(taken.trial_id, name, value)
+            self.study.tell(taken.number, values=values, state=state if values is None else None)
             self._sync_locked()
         return True
 

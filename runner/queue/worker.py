@@ -11,51 +11,29 @@ stdin: the path of its job file. It never touches CUDA before the job names the 
 runs exactly one job, so a crash or OOM still takes down only that trial. End of stdin without a
 job means "not needed": it exits 0.
 
-The supervisor writes JOB.json (see `run` below) and reads back:
+The protocol is `runner.queue.job`: the supervisor writes the job (`Job`); this process rewrites
+its status file at start-up and after every epoch (`Status`, which the progress display reads),
+writes its result file (`Result`) when the trial has ended, and exits with the code that result
+stands for (`Result.exit_code`). A code without a result file means it died (a signal, a crash
+before the result was written): the supervisor then closes its MLflow run.
 
-- the exit code: EXIT_FINISHED, EXIT_FAILED, EXIT_PRUNED, EXIT_INTERRUPTED; anything else (a
-  signal, a crash before the result was written) means the child died and its MLflow run is
-  closed by the supervisor;
-- `result_path`: {"status", "reason", "user_error", "metrics", "run_id", "epochs_done", "timing"}
-  as JSON (`user_error`: the trial failed on a mistake in the user's input; it is not retried);
-- `status_path`: rewritten at start-up and after every epoch ({"phase", "epoch", "epochs",
-  "metrics", "t", "pid"}), which the progress display reads.
-
-With pruning on, every epoch's `val_map_<first eval set>` is reported to the Optuna trial and
-`TrialPruned` is raised when the study's pruner says so; run_trial ends the run KILLED `pruned`.
-Nothing here touches CUDA before run_trial picks the (only visible) device.
+With pruning on, every epoch's `Pruning.metric` (`val_map_<first eval set>`) is reported to the
+Optuna trial and `TrialPruned` is raised when the study's pruner says so; run_trial ends the run
+KILLED `pruned`. Torch's threads are the job's `threads` (the slot's; the native libraries' thread
+variables were set from the same value before this process started). Nothing here touches CUDA
+before run_trial picks the (only visible) device.
 """
 
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-EXIT_FINISHED = 0
-EXIT_FAILED = 3
-EXIT_PRUNED = 4
-EXIT_INTERRUPTED = 5
-EXIT_CODES = {
-    "FINISHED": EXIT_FINISHED,
-    "FAILED": EXIT_FAILED,
-    "pruned": EXIT_PRUNED,
-    "interrupted": EXIT_INTERRUPTED,
-}
-
-
-def write_json(path: str | Path, data: dict[str, Any]) -> None:
-    """Write atomically (temp file + rename) so a reader never sees half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.touch(mode=0o600)  # owner only: a job file holds the storage URL, maybe with a password
-    tmp.write_text(json.dumps(data, default=str))
-    os.replace(tmp, path)
+from runner.queue.job import ExitCode, Job, Result, Status, Timing
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -66,70 +44,37 @@ def die_with_parent(parent_pid: int) -> None:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        os._exit(EXIT_INTERRUPTED)
+        os._exit(ExitCode.INTERRUPTED)
 
 
-def spec_to_dict(spec) -> dict[str, Any]:
-    """A TrialSpec as JSON-safe data (the inverse is `spec_from_dict`)."""
-    return {
-        "sweep": spec.sweep,
-        "index": spec.index,
-        "config_index": spec.config_index,
-        "name": spec.name,
-        "cfg_key": spec.cfg_key,
-        "seed": spec.seed,
-        "swept": spec.swept,
-        "config": spec.config.to_dict(),
-    }
-
-
-def spec_from_dict(data: dict[str, Any]):
-    from runner.sweep.spec import TrialConfig, TrialSpec
-
-    return TrialSpec(**{**data, "config": TrialConfig.from_dict(data["config"])})
-
-
-def make_epoch_callback(job: dict[str, Any]):
+def make_epoch_callback(job: Job):
     """Write each epoch to the status file; with pruning, report to Optuna and maybe prune."""
-    status_path = job["status_path"]
-    epochs = job.get("epochs")
-    pruning = job.get("pruning")
+    pruning = job.pruning
     trial = None
-    if pruning:
+    if pruning is not None:
         import optuna
 
-        from runner.queue.study import make_pruner, open_store
-        from runner.sweep.config import SearchConfig
+        from runner.queue.space import make_pruner
+        from runner.queue.store import open_store
 
-        store = open_store(job["storage_url"], job["study"])
-        search = SearchConfig(**pruning)
+        store = open_store(job.storage_url, job.study)
         study = optuna.load_study(
-            study_name=job["study"], storage=store.storage, pruner=make_pruner(search)
+            study_name=job.study, storage=store.storage, pruner=make_pruner(pruning)
         )
-        trial = optuna.Trial(study, job["trial_id"])
+        trial = optuna.Trial(study, job.trial_id)
 
     def callback(epoch: int, metrics: dict[str, float]) -> None:
-        write_json(
-            status_path,
-            {
-                "phase": "training",
-                "epoch": epoch,
-                "epochs": epochs,
-                "metrics": metrics,
-                "t": time.time(),
-                "pid": os.getpid(),
-            },
-        )
-        if trial is None:
+        Status("training", epoch, job.epochs, t=time.time(), metrics=metrics).write(job.status_path)
+        if trial is None or pruning is None:
             return
-        value = metrics.get(job["prune_metric"])
+        value = metrics.get(pruning.metric)
         if value is None:  # no evaluation this epoch (eval.every_n_epochs > 1)
             return
         trial.report(float(value), epoch)
         if trial.should_prune():
             from runner.train.trial import TrialPruned
 
-            raise TrialPruned(f"epoch {epoch}: {job['prune_metric']} {value:.4f} below the median")
+            raise TrialPruned(f"epoch {epoch}: {pruning.metric} {value:.4f} below the median")
 
     return callback
 
@@ -157,28 +102,26 @@ def warm_up(tracking_uri: str | None) -> None:
 def wait_for_job(supervisor_pid: int, tracking_uri: str | None) -> int:
     """The warm spare: warm up, read one job path from stdin, run it; see the module docstring."""
     die_with_parent(supervisor_pid)
-    t_spawn = time.time()
+    t_spawn_process = time.time()
     try:
         warm_up(tracking_uri)
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except Exception as err:  # a broken store now would break the trial too: let it say so
         print(f"worker: warm-up incomplete ({type(err).__name__}: {err})", file=sys.stderr)
     t_warm = time.time()
     try:
         line = sys.stdin.readline().strip()
     except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     if not line:
         return 0  # the supervisor needs no more children
-    job = json.loads(Path(line).read_text())
-    if job.get("log_path"):  # from here on, this child's output is the attempt's log
-        _redirect_output(job["log_path"])
-    job["t_spawn_process"], job["t_warm"] = t_spawn, t_warm
-    return run(job)
+    job = Job.read(Path(line))
+    _redirect_output(job.log_path)  # from here on, this child's output is the attempt's log
+    return run(job, t_spawn_process=t_spawn_process, t_warm=t_warm)
 
 
-def _redirect_output(path: str) -> None:
+def _redirect_output(path: Path) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -187,7 +130,7 @@ def _redirect_output(path: str) -> None:
     os.close(fd)
 
 
-def adopt_finished_run(job: dict[str, Any], spec):
+def adopt_finished_run(spec, *, tracking_uri: str, experiment: str, trial_number: int):
     """The result of this point's FINISHED MLflow run, if an earlier child already ran it to the
     end (its supervisor was killed before recording that); None otherwise. The run is re-tagged
     with this Optuna trial, so each COMPLETE trial names its one FINISHED run."""
@@ -196,11 +139,11 @@ def adopt_finished_run(job: dict[str, Any], spec):
     from runner.tracking.trial_runs import finished_run
     from runner.train.trial import TrialResult
 
-    run = finished_run(job["tracking_uri"], job["experiment"], spec)
+    run = finished_run(tracking_uri, experiment, spec)
     if run is None:
         return None
-    tags, number = run.data.tags, str(job["trial_number"])
-    client = MlflowClient(job["tracking_uri"])
+    tags, number = run.data.tags, str(trial_number)
+    client = MlflowClient(tracking_uri)
     if tags.get("optuna_trial") and tags["optuna_trial"] != number:
         client.set_tag(run.info.run_id, "first_optuna_trial", tags["optuna_trial"])
     client.set_tag(run.info.run_id, "optuna_trial", number)
@@ -220,39 +163,37 @@ def adopt_finished_run(job: dict[str, Any], spec):
     )
 
 
-def run(job: dict[str, Any]) -> int:
-    """Run the job's trial; write the result file; return the exit code."""
+def run(job: Job, *, t_spawn_process: float | None = None, t_warm: float | None = None) -> int:
+    """Run the job's trial; write the result file; return its exit code.
+
+    t_spawn_process, t_warm: a warm spare's start and end of warm-up (for the timing record).
+    """
     t_start = time.time()
-    write_json(
-        job["status_path"],
-        {
-            "phase": "starting",
-            "epoch": 0,
-            "epochs": job.get("epochs"),
-            "t": t_start,
-            "pid": os.getpid(),
-        },
-    )
+    Status("starting", 0, job.epochs, t=t_start).write(job.status_path)
     from runner.train.trial import run_trial
 
-    spec = spec_from_dict(job["spec"])
     callback = make_epoch_callback(job)
     t_ready = time.time()
     result = None
     user_error = False
     try:
-        result = adopt_finished_run(job, spec)
+        result = adopt_finished_run(
+            job.spec,
+            tracking_uri=job.tracking_uri,
+            experiment=job.experiment,
+            trial_number=job.trial_number,
+        )
         result = result or run_trial(
-            spec,
-            tracking_uri=job["tracking_uri"],
-            experiment=job["experiment"],
-            attempt=job["attempt"],
-            extra_tags={"optuna_trial": job["trial_number"]},
+            job.spec,
+            tracking_uri=job.tracking_uri,
+            experiment=job.experiment,
+            attempt=job.attempt,
+            extra_tags={"optuna_trial": job.trial_number},
             epoch_callback=callback,
-            device=job.get("device"),
-            threads=job.get("threads"),
-            log_model=job.get("log_model", "none"),
-            system_metrics_s=job.get("system_metrics_s", 0.0),
+            device=job.device,
+            threads=job.threads,
+            log_model=job.log_model,
+            system_metrics_s=job.system_metrics_s,
         )
         status, reason, user_error = result.status, result.reason, result.user_error
     except (KeyboardInterrupt, SystemExit):
@@ -262,34 +203,26 @@ def run(job: dict[str, Any]) -> int:
 
         status, reason = "FAILED", f"error: {type(err).__name__}: {err}"
         user_error = isinstance(err, UserError)
-    t_end = time.time()
-    write_json(
-        job["result_path"],
-        {
-            "status": status,
-            "reason": reason,
-            "user_error": user_error,  # not retried by the supervisor
-            "metrics": dict(result.metrics) if result else {},
-            "run_id": result.run_id if result else None,
-            "learned_reason": result.learned_reason if result else None,
-            "epochs_done": result.epochs_done if result else None,
-            # job handed over (supervisor's clock) -> imports done -> run_trial returned; for a
-            # warm spare also when its process started and when its warm-up ended
-            "timing": {
-                "t_spawn": job.get("t_spawn"),
-                "t_spawn_process": job.get("t_spawn_process"),
-                "t_warm": job.get("t_warm"),
-                "t_start": t_start,
-                "t_ready": t_ready,
-                "t_end": t_end,
-            },
-        },
+    ended = Result(
+        status=status,
+        reason=reason,
+        user_error=user_error,
+        metrics=dict(result.metrics) if result else {},
+        run_id=result.run_id if result else None,
+        learned_reason=result.learned_reason if result else None,
+        epochs_done=result.epochs_done if result else None,
+        # job handed over (supervisor's clock) -> job read -> imports done -> run_trial returned
+        timing=Timing(
+            t_spawn=job.t_spawn,
+            t_start=t_start,
+            t_ready=t_ready,
+            t_end=time.time(),
+            t_spawn_process=t_spawn_process,
+            t_warm=t_warm,
+        ),
     )
-    if status == "FINISHED":
-        return EXIT_FINISHED
-    if reason in ("pruned", "interrupted"):
-        return EXIT_CODES[reason]
-    return EXIT_FAILED
+    ended.write(job.result_path)
+    return ended.exit_code
 
 
 def _interrupt(signum, frame):
@@ -306,13 +239,13 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--wait"]:
         if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--tracking-uri"):
             print(USAGE, file=sys.stderr)
-            return 2
+            return ExitCode.USER_ERROR
         return wait_for_job(int(argv[1]), argv[3] if len(argv) == 4 else None)
     if len(argv) != 1:
         print(USAGE, file=sys.stderr)
-        return 2
-    job = json.loads(Path(argv[0]).read_text())
-    die_with_parent(int(job["supervisor_pid"]))
+        return ExitCode.USER_ERROR
+    job = Job.read(Path(argv[0]))
+    die_with_parent(job.supervisor_pid)
     return run(job)
 
 

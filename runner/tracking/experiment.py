@@ -4,6 +4,8 @@
     runs_url("http://127.0.0.1:5000", experiment_id)                 # ranked runs
     runs_url("http://127.0.0.1:5000", experiment_id, grouped=True)   # mean over seeds per config
     write_description(client, experiment_id, markdown)               # the experiment's description
+    ensure_experiment(tracking_uri, name)      # before any child starts: its id
+    close_runs(tracking_uri, experiment_id, cfg_key, seed, attempt, "FAILED", "killed")
 
 What MLflow 3.17's UI reads, and how it is used here:
 
@@ -18,6 +20,10 @@ What MLflow 3.17's UI reads, and how it is used here:
   configuration with the mean over its seeds).
 - `mlflow.note.content`: the experiment's description (Markdown), shown above the runs;
   `specsweep report` writes the takeaways and the report's link there.
+
+`ensure_experiment` and `close_runs` are the sweep supervisor's housekeeping of the same
+experiment: creating it before any child starts, and ending the runs of a child that died
+without ending its own.
 """
 
 from __future__ import annotations
@@ -138,3 +144,49 @@ def description(
 
 def write_description(client: MlflowClient, experiment_id: str, text: str) -> None:
     client.set_experiment_tag(experiment_id, DESCRIPTION_TAG, text)
+
+
+def ensure_experiment(tracking_uri: str, name: str) -> str:
+    """Create the store and the experiment before any child starts (N children creating a SQLite
+    store's tables at once is how runs get lost); returns the experiment id."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:  # another supervisor created it meanwhile
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def close_runs(
+    tracking_uri: str,
+    experiment_id: str,
+    cfg_key: str,
+    seed: int,
+    attempt: int,
+    status: str,
+    reason: str,
+) -> int:
+    """End the RUNNING MLflow runs of one attempt (its child died without ending them), tagged
+    with `reason`; returns how many there were."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(
+            f"tags.cfg_key = '{cfg_key}' and tags.seed = '{seed}' and tags.attempt = '{attempt}'"
+            " and attributes.status = 'RUNNING'"
+        ),
+    )
+    for run in runs:
+        client.set_tag(run.info.run_id, "reason", reason)
+        client.set_terminated(run.info.run_id, status=status)
+    return len(runs)

@@ -4,18 +4,22 @@
     python tests/helpers/fake_worker.py --wait PID [--tracking-uri URI]  # as a warm spare: job path on stdin
     python tests/helpers/fake_worker.py --supervise X.yaml  # `specsweep sweep X.yaml` with these children
 
-It speaks the protocol of runner.queue.worker (job file in; status file, result file, exit code out;
-SIGINT -> interrupted; dies with its parent), and behaves as the JSON plan in the environment
-variable SPECSWEEP_FAKE_PLAN says, keyed by run name (`<trial name>-s<seed>`) or "default":
+It speaks the protocol of runner.queue.worker, through runner.queue.job (a Job in; Status, Result
+and the result's ExitCode out; SIGINT -> interrupted; dies with its parent), and behaves as the
+JSON plan in the environment variable SPECSWEEP_FAKE_PLAN says, keyed by run name
+(`TrialSpec.run_name`, `<trial name>-s<seed>`) or "default":
 
     {"sleep": 0.3}            take that long, then finish with MAP = "map" (default 0.5)
-    {"fail_attempts": 9}      fail (exit EXIT_FAILED, reason "error: planned") while attempt <= 9
+    {"stop_s": 600}           take that long to stop after SIGINT (a trial ending its epoch)
+    {"fail_attempts": 9}      fail (ExitCode.FAILED, reason "error: planned") while attempt <= 9
     {"crash_attempts": 1}     SIGKILL itself while attempt <= 1 (a child killed mid-trial)
-    {"user_error_attempts": 9}  fail on a user error (reason "error: UserError: planned") while
-                              attempt <= 9: the supervisor must not retry it
+    {"user_error_attempts": 9}  fail on a user error (ExitCode.USER_ERROR, reason
+                              "error: UserError: planned") while attempt <= 9: never retried
+    {"crash_exit_attempts": 1}  exit with ExitCode.FAILED's code but no result file while
+                              attempt <= 1 (a Python crash: an uncaught exception exits 1)
 
-Each start appends "<run name> <attempt> <pid> <CUDA_VISIBLE_DEVICES> <OMP_NUM_THREADS>" to
-SPECSWEEP_FAKE_LOG, so a test counts executions; each warm spare appends its pid to
+Each start appends "<run name> <attempt> <pid> <CUDA_VISIBLE_DEVICES> <OMP_NUM_THREADS> <job's
+threads>" to SPECSWEEP_FAKE_LOG, so a test counts executions; each warm spare appends its pid to
 SPECSWEEP_FAKE_SPARES (when set) as it starts, so a test can tell which processes were spares and
 check that none outlives the sweep.
 """
@@ -32,24 +36,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from runner.queue import worker
+from runner.queue.job import ExitCode, Job, Result, Status, Timing
 
 
 def main(job_path: str) -> int:
-    job = json.loads(Path(job_path).read_text())
-    worker.die_with_parent(int(job["supervisor_pid"]))
+    job = Job.read(Path(job_path))
+    worker.die_with_parent(job.supervisor_pid)
     signal.signal(signal.SIGINT, worker._interrupt)
-    spec = job["spec"]
-    run_name = f"{spec['name']}-s{spec['seed']}"
+    run_name = job.spec.run_name
     plans = json.loads(os.environ.get("SPECSWEEP_FAKE_PLAN", "{}"))
     plan = {**plans.get("default", {}), **plans.get(run_name, {})}
-    attempt = int(job["attempt"])
+    attempt = job.attempt
     with open(os.environ["SPECSWEEP_FAKE_LOG"], "a") as log:
         log.write(
             f"{run_name} {attempt} {os.getpid()} {os.environ.get('CUDA_VISIBLE_DEVICES')!r} "
-            f"{os.environ.get('OMP_NUM_THREADS')}\n"
+            f"{os.environ.get('OMP_NUM_THREADS')} {job.threads}\n"
         )
     t_start = time.time()
-    worker.write_json(job["status_path"], {"phase": "starting", "epoch": 0, "t": t_start})
+    Status("starting", 0, None, t=t_start).write(job.status_path)
 
     def result(
         status: str,
@@ -57,51 +61,40 @@ def main(job_path: str) -> int:
         metrics: dict,
         user_error: bool = False,
         learned_reason=None,
-    ) -> None:
-        timing = {
-            "t_spawn": job["t_spawn"],
-            "t_start": t_start,
-            "t_ready": t_start,
-            "t_end": time.time(),
-        }
-        worker.write_json(
-            job["result_path"],
-            {
-                "status": status,
-                "reason": reason,
-                "user_error": user_error,
-                "metrics": metrics,
-                "run_id": None,
-                "learned_reason": learned_reason,
-                "timing": timing,
-            },
+    ) -> ExitCode:
+        timing = Timing(t_spawn=job.t_spawn, t_start=t_start, t_ready=t_start, t_end=time.time())
+        ended = Result(
+            status=status,
+            reason=reason,
+            timing=timing,
+            user_error=user_error,
+            metrics=metrics,
+            learned_reason=learned_reason,
         )
+        ended.write(job.result_path)
+        return ended.exit_code
 
     try:
         if attempt <= plan.get("crash_attempts", 0):
             time.sleep(0.2)
             os.kill(os.getpid(), signal.SIGKILL)
+        if attempt <= plan.get("crash_exit_attempts", 0):
+            return ExitCode.FAILED  # what an uncaught exception exits with: no result file
         if attempt <= plan.get("user_error_attempts", 0):
-            result("FAILED", "error: UserError: planned", {}, user_error=True)
-            return worker.EXIT_FAILED
+            return result("FAILED", "error: UserError: planned", {}, user_error=True)
         if attempt <= plan.get("fail_attempts", 0):
-            result("FAILED", "error: planned", {})
-            return worker.EXIT_FAILED
+            return result("FAILED", "error: planned", {})
         epochs = 2
         for epoch in range(1, epochs + 1):
             time.sleep(float(plan.get("sleep", 0.3)) / epochs)
-            worker.write_json(
-                job["status_path"],
-                {"phase": "training", "epoch": epoch, "epochs": epochs, "t": time.time()},
-            )
+            Status("training", epoch, epochs, t=time.time()).write(job.status_path)
     except KeyboardInterrupt:
-        result("KILLED", "interrupted", {})
-        return worker.EXIT_INTERRUPTED
+        time.sleep(float(plan.get("stop_s", 0.0)))
+        return result("KILLED", "interrupted", {})
     metrics = {"map_test": float(plan.get("map", 0.5)), "train_time_s": 0.1}
     if "learned" in plan:  # runner.train.recipe's verdict, as runner.train.trial reports it
         metrics["learned"] = float(plan["learned"])
-    result("FINISHED", None, metrics, learned_reason=plan.get("learned_reason"))
-    return worker.EXIT_FINISHED
+    return result("FINISHED", None, metrics, learned_reason=plan.get("learned_reason"))
 
 
 def wait(supervisor_pid: int) -> int:
@@ -114,7 +107,7 @@ def wait(supervisor_pid: int) -> int:
     try:
         line = sys.stdin.readline().strip()
     except KeyboardInterrupt:
-        return worker.EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     return main(line) if line else 0
 
 

@@ -21,7 +21,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from runner.queue.study import open_store
+from runner.queue.store import open_store
 
 pytestmark = pytest.mark.slow
 

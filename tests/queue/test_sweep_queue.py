@@ -17,6 +17,9 @@ from optuna.trial import TrialState
 
 from runner.errors import UserError
 from runner.queue.progress import SlotView, estimate_eta_s, format_duration
+from runner.queue.slots import THREAD_VARS, Slot, detect_gpus, plan_slots
+from runner.queue.space import SearchSpace
+from runner.queue.store import open_store
 from runner.queue.study import (
     ATTR_ATTEMPT,
     ATTR_LEASE,
@@ -24,11 +27,8 @@ from runner.queue.study import (
     ATTR_USER_ERROR,
     Counts,
     Lease,
-    SearchSpace,
     SweepQueue,
-    open_store,
 )
-from runner.queue.supervisor import Slot, detect_gpus, plan_slots
 from runner.sweep.config import ResourcesConfig
 from runner.sweep.grid import expand
 from runner.sweep.load import sweep_from_dict
@@ -65,9 +65,9 @@ def _take_all_in_child(tmp_path: str, barrier) -> list[tuple[str, int]]:
     queue = open_queue(Path(tmp_path))
     barrier.wait()
     taken = []
-    while (job := queue.take()) is not None:
-        taken.append((job.spec.cfg_key, job.spec.seed))
-        queue.complete(job, [0.5])
+    while (attempt := queue.take()) is not None:
+        taken.append((attempt.spec.cfg_key, attempt.spec.seed))
+        queue.complete(attempt, [0.5])
     return taken
 
 
@@ -122,15 +122,15 @@ def test_parallel_takers_run_each_point_exactly_once(tmp_path):
 
 def test_taken_trial_records_params_and_attrs(tmp_path):
     queue = open_queue(tmp_path)
-    job = queue.take()
-    trial = queue.study.trials[job.number]
+    taken = queue.take()
+    trial = queue.study.trials[taken.number]
     assert trial.state == TrialState.RUNNING
     assert trial.user_attrs[ATTR_ATTEMPT] == 1
-    assert trial.user_attrs["cfg_key"] == job.spec.cfg_key
+    assert trial.user_attrs["cfg_key"] == taken.spec.cfg_key
     lease = Lease.from_attr(trial.user_attrs[ATTR_LEASE])
     assert lease.pid == os.getpid() and lease.host == socket.gethostname()
     # The linked axis is one parameter per value of the axis it follows.
-    hop = job.spec.swept["frontend.hop_length"]
+    hop = taken.spec.swept["frontend.hop_length"]
     assert trial.params[f"frontend.image_size|frontend.hop_length={hop}"] in (
         "[64, 512]",
         "[64, 256]",
@@ -142,13 +142,13 @@ def test_failures_are_retried_up_to_max_retries(tmp_path):
     queue = open_queue(tmp_path, make_sweep(search={"max_retries": 2}))
     target = None
     attempts = []
-    while (job := queue.take()) is not None:
-        target = target or job.spec.cfg_key
-        if job.spec.cfg_key == target:
-            attempts.append(job.attempt)
-            queue.fail(job, "error: boom")
+    while (taken := queue.take()) is not None:
+        target = target or taken.spec.cfg_key
+        if taken.spec.cfg_key == target:
+            attempts.append(taken.attempt)
+            queue.fail(taken, "error: boom")
         else:
-            queue.complete(job, [0.7])
+            queue.complete(taken, [0.7])
     assert attempts == [1, 2, 3]  # the first try and two retries
     counts = queue.counts()
     assert counts.failed == 1 and counts.complete == 5
@@ -160,13 +160,13 @@ def test_a_user_error_is_final_on_the_first_attempt(tmp_path):
     queue = open_queue(tmp_path, make_sweep(search={"max_retries": 2}))
     target = None
     attempts = []
-    while (job := queue.take()) is not None:
-        target = target or job.spec.cfg_key
-        if job.spec.cfg_key == target:
-            attempts.append(job.attempt)
-            queue.fail(job, "error: UserError: bad.csv line 3: ...", {ATTR_USER_ERROR: True})
+    while (taken := queue.take()) is not None:
+        target = target or taken.spec.cfg_key
+        if taken.spec.cfg_key == target:
+            attempts.append(taken.attempt)
+            queue.fail(taken, "error: UserError: bad.csv line 3: ...", {ATTR_USER_ERROR: True})
         else:
-            queue.complete(job, [0.7])
+            queue.complete(taken, [0.7])
     assert attempts == [1]  # max_retries 2, but a retry cannot fix the user's input
     counts = queue.counts()
     assert counts.failed == 1 and counts.complete == 5 and not queue.has_work()
@@ -174,47 +174,47 @@ def test_a_user_error_is_final_on_the_first_attempt(tmp_path):
 
 def test_interrupted_attempts_do_not_use_a_retry(tmp_path):
     queue = open_queue(tmp_path, make_sweep(search={"max_retries": 0}))
-    job = queue.take()
-    queue.requeue(job)
-    while (again := queue.take()).spec != job.spec:  # back at the end of the queue
+    taken = queue.take()
+    queue.requeue(taken)
+    while (again := queue.take()).spec != taken.spec:  # back at the end of the queue
         queue.complete(again, [0.5])
     assert again.attempt == 2
     queue.complete(again, [0.9])
-    point = next(p for p in queue.points() if p.spec == job.spec)
+    point = next(p for p in queue.points() if p.spec == taken.spec)
     assert point.failures == 0 and queue._state(point) == "complete"
 
 
 def test_pruned_is_final_and_not_a_failure(tmp_path):
     queue = open_queue(tmp_path)
-    job = queue.take()
-    queue.prune(job)
+    taken = queue.take()
+    queue.prune(taken)
     counts = queue.counts()
     assert counts.pruned == 1 and counts.failed == 0 and counts.queued == 5
 
 
 def test_reaper_fails_stale_leases_and_requeues(tmp_path):
     queue = open_queue(tmp_path)
-    job = queue.take()
+    taken = queue.take()
     assert queue.reap() == []  # our own fresh lease
     later = time.time() + queue.lease_timeout_s + 1
     reaped = queue.reap(now=later)
-    assert [r.number for r in reaped] == [job.number]
+    assert [r.number for r in reaped] == [taken.number]
     assert "expired" in reaped[0].reason
-    assert queue.study.trials[job.number].state == TrialState.FAIL
+    assert queue.study.trials[taken.number].state == TrialState.FAIL
     # The next attempt is queued, and the reaped owner learns it lost the lease.
-    assert not queue.heartbeat(job)
-    assert not queue.complete(job, [0.5])
+    assert not queue.heartbeat(taken)
+    assert not queue.complete(taken, [0.5])
     retry = next(
         t
         for t in queue.study.get_trials(states=(TrialState.WAITING,))
-        if t.user_attrs["cfg_key"] == job.spec.cfg_key
+        if t.user_attrs["cfg_key"] == taken.spec.cfg_key
     )
     assert retry.user_attrs[ATTR_ATTEMPT] == 2
 
 
 def test_reaper_takes_a_dead_local_owner_at_once(tmp_path):
     queue = open_queue(tmp_path)
-    job = queue.take()
+    taken = queue.take()
     other = open_queue(tmp_path)  # another supervisor of the same machine
     # A fresh lease whose owner process is alive is left alone...
     assert other.reap() == []
@@ -223,10 +223,10 @@ def test_reaper_takes_a_dead_local_owner_at_once(tmp_path):
     dead.start()
     dead.join()
     queue.study._storage.set_trial_user_attr(
-        job.trial_id, ATTR_LEASE, Lease(socket.gethostname(), dead.pid, time.time()).to_attr()
+        taken.trial_id, ATTR_LEASE, Lease(socket.gethostname(), dead.pid, time.time()).to_attr()
     )
     reaped = other.reap()
-    assert [r.number for r in reaped] == [job.number] and "is gone" in reaped[0].reason
+    assert [r.number for r in reaped] == [taken.number] and "is gone" in reaped[0].reason
 
 
 def test_search_space_round_trips_every_spec(tmp_path):
@@ -245,9 +245,9 @@ def test_tpe_samples_n_trials_distinct_points(tmp_path):
     sweep = make_sweep(seeds=2, search={"sampler": "tpe", "n_trials": 7, "seed": 3})
     queue = open_queue(tmp_path, sweep)
     seen = []
-    while (job := queue.take()) is not None:
-        seen.append((job.spec.cfg_key, job.spec.seed))
-        queue.complete(job, [job.spec.swept["frontend.win_length"] / 1000])
+    while (taken := queue.take()) is not None:
+        seen.append((taken.spec.cfg_key, taken.spec.seed))
+        queue.complete(taken, [taken.spec.swept["frontend.win_length"] / 1000])
     assert len(seen) == 7 == len(set(seen))
     assert queue.counts().complete == 7 and not queue.has_work()
 
@@ -265,6 +265,8 @@ def test_slots_gpu_and_cpu():
     assert [(s.gpu, s.threads) for s in cpu] == [(None, 1), (None, 1)]
     env = cpu[1].env({"PATH": "/bin"})
     assert env["CUDA_VISIBLE_DEVICES"] == "" and env["OMP_NUM_THREADS"] == "1"
+    # Every native library's thread variable says the slot's threads, the number its taken carries.
+    assert all(gpu[0].env({})[var] == "4" for var in THREAD_VARS)
     chosen = plan_slots(ResourcesConfig(gpus=(3,), slots=1), cores=8)
     assert chosen == [Slot(0, "3", 8)]
     with pytest.raises(UserError, match="jobs_per_gpu"):

@@ -24,7 +24,7 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from runner.queue.study import open_store
+from runner.queue.store import open_store
 
 FAKE = Path(__file__).resolve().parents[1] / "helpers" / "fake_worker.py"
 REPO = FAKE.parents[2]
@@ -33,7 +33,7 @@ REPO = FAKE.parents[2]
 @pytest.fixture(scope="module")
 def mlflow_template(tmp_path_factory) -> Path:
     """An MLflow SQLite store created once (creating its tables takes seconds), copied per test."""
-    from runner.queue.supervisor import ensure_experiment
+    from runner.tracking.experiment import ensure_experiment
 
     path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     ensure_experiment(f"sqlite:///{path}", "fake")
@@ -151,6 +151,28 @@ def test_crash_is_retried_failure_is_final_rest_once(tmp_path):
     assert all(gone(pid) for pid in spares(tmp_path))
 
 
+def test_a_crash_is_told_from_a_recorded_failure(tmp_path):
+    """Both children exit 1 (ExitCode.FAILED, and what Python exits with on an uncaught
+    exception): the one with a result file failed as it recorded; the one without died."""
+    write_sweep(tmp_path)
+    plan = {
+        "default": {"sleep": 0.1},
+        "w256-h64-s0": {"crash_exit_attempts": 1},
+        "w512-h64-s0": {"fail_attempts": 1},
+    }
+    code, out = finish(start(tmp_path, plan))
+    assert code == 0, out  # both retried once (max_retries 1), then complete
+    failed = {
+        t.user_attrs["trial_name"]: t.user_attrs["reason"]
+        for t in trials(tmp_path)
+        if t.state == TrialState.FAIL
+    }
+    assert failed == {"w256-h64": "killed: exit code 1", "w512-h64": "error: planned"}
+    assert len(completed_once(tmp_path)) == 4
+    # The threads a child was handed in its job are the ones its environment says.
+    assert all(r[4] == r[5] for r in runs(tmp_path))
+
+
 @pytest.mark.slow
 def test_ctrl_c_stops_children_requeues_and_resumes(tmp_path):
     write_sweep(tmp_path)
@@ -173,7 +195,10 @@ def test_ctrl_c_stops_children_requeues_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_second_ctrl_c_kills_at_once_and_resumes(tmp_path):
     write_sweep(tmp_path)
-    proc = start(tmp_path, {"default": {"sleep": 600}, "w256-h64-s0": {"sleep": 0.1}})
+    # The children do not stop on the first Ctrl-C (a fake child stops at once otherwise, and the
+    # sweep could be over before the second one arrives): only the second stops them.
+    plan = {"default": {"sleep": 600, "stop_s": 600}, "w256-h64-s0": {"sleep": 0.1}}
+    proc = start(tmp_path, plan)
     wait_for_starts(tmp_path, 3)
     t0 = time.time()
     proc.send_signal(signal.SIGINT)

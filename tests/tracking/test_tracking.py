@@ -74,17 +74,17 @@ def test_a_finished_run_is_adopted_not_trained_again(tmp_path):
         next(s for s in specs if s.cfg_key == specs[0].cfg_key and s.seed != specs[0].seed),
     )
     job = {"tracking_uri": uri, "experiment": "adopt", "trial_number": 7}
-    assert adopt_finished_run(job, spec) is None  # no experiment yet
+    assert adopt_finished_run(spec, **job) is None  # no experiment yet
 
     killed = TrialTracker.start(uri, "adopt", spec, extra_tags={"optuna_trial": 2})
     killed.end("KILLED", "interrupted")
-    assert adopt_finished_run(job, spec) is None  # only a FINISHED run counts
+    assert adopt_finished_run(spec, **job) is None  # only a FINISHED run counts
 
     done = TrialTracker.start(uri, "adopt", spec, extra_tags={"optuna_trial": 3})
     done.log_final({"map_test": 0.5, "train_time_s": 12.0, "epochs": 1.0})
     done.end("FINISHED")
-    assert adopt_finished_run(job, other_seed) is None  # another seed is another point
-    result = adopt_finished_run(job, spec)
+    assert adopt_finished_run(other_seed, **job) is None  # another seed is another point
+    result = adopt_finished_run(spec, **job)
     assert result.status == "FINISHED" and result.run_id == done.run_id
     assert result.metrics["map_test"] == 0.5 and result.epochs_done == 1
     tags = MlflowClient(uri).get_run(done.run_id).data.tags
