@@ -19,7 +19,7 @@ Every change of the queue holds the store's lock (`Store.lock`, runner.queue.sto
 under it "is this point in the study? if not, enqueue it" is atomic; `study.ask()` popping a
 WAITING trial is atomic in Optuna too, a second guard.
 
-Leases: a RUNNING attempt carries the user attr `lease` = {host, pid, t}, renewed every
+Leases (runner.queue.leases): a RUNNING attempt carries the user attr `lease` = {host, pid, t}, renewed every
 `storage.heartbeat_s` by the supervisor that runs it. The reaper (on start-up and periodically)
 fails an attempt whose lease is older than `storage.lease_timeout_s`, or whose owner is a process
 on this host that no longer exists (a SIGKILLed supervisor restarted here is reaped at once), and
@@ -28,8 +28,6 @@ enqueues the next attempt.
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from runner.queue.leases import Lease
 from runner.queue.space import SearchSpace, open_study
 from runner.queue.store import Store
 
@@ -60,57 +59,6 @@ ATTR_IGNORED = "ignored"  # a sampled trial that is not a new point (duplicate /
 
 # Reasons that are not the trial's fault: the attempt goes back to the queue without using a retry.
 REASON_INTERRUPTED = "interrupted"
-
-
-# --------------------------------------------------------------------------- leases
-
-
-@dataclass(frozen=True)
-class Lease:
-    """Who runs an attempt, and when they last said so (`t`: seconds since the epoch)."""
-
-    host: str
-    pid: int
-    t: float
-
-    @classmethod
-    def mine(cls) -> Lease:
-        return cls(socket.gethostname(), os.getpid(), time.time())
-
-    @property
-    def owner(self) -> str:
-        return f"{self.host}:{self.pid}"
-
-    def to_attr(self) -> dict[str, Any]:
-        return {"host": self.host, "pid": self.pid, "t": self.t}
-
-    @classmethod
-    def from_attr(cls, attr: Any) -> Lease | None:
-        if not isinstance(attr, dict):
-            return None
-        return cls(str(attr.get("host")), int(attr.get("pid", -1)), float(attr.get("t", 0.0)))
-
-    def stale_reason(self, now: float, timeout_s: float) -> str | None:
-        """Why this lease no longer holds, or None while it does."""
-        if (
-            self.host == socket.gethostname()
-            and self.pid != os.getpid()
-            and not pid_alive(self.pid)
-        ):
-            return f"owner {self.owner} is gone"
-        if now - self.t > timeout_s:
-            return f"lease of {self.owner} expired ({now - self.t:.0f} s without a heartbeat)"
-        return None
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
 
 
 # --------------------------------------------------------------------------- points

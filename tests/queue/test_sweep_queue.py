@@ -16,6 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from runner.errors import UserError
+from runner.queue.leases import Lease
 from runner.queue.progress import SlotView, estimate_eta_s, format_duration
 from runner.queue.slots import THREAD_VARS, Slot, detect_gpus, plan_slots
 from runner.queue.space import SearchSpace
@@ -26,7 +27,6 @@ from runner.queue.study import (
     ATTR_REASON,
     ATTR_USER_ERROR,
     Counts,
-    Lease,
     SweepQueue,
 )
 from runner.sweep.config import ResourcesConfig
