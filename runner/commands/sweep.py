@@ -282,7 +282,7 @@ def print_results(
     counts and what to do next; the sweep's exit code."""
     from rich.table import Table
 
-    from runner.queue.progress import format_duration
+    from reports.durations import format_duration
 
     rows = result_rows(queue)
     table = Table(

@@ -84,12 +84,8 @@ def warm_up(tracking_uri: str | None) -> None:
     code (torch, torchvision, timm, MLflow, Optuna, the data layer, matplotlib for the preview),
     and the MLflow store for `tracking_uri` (MLflow caches stores per URI, so the trial's own
     client reuses the engine and the schema check done here). CUDA stays uninitialised."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot  # the preview figure, drawn after the last epoch
-
     import models.classifier  # noqa: F401
+    import reports.preview  # noqa: F401  (matplotlib: the preview figure, drawn after the last epoch)
     import runner.data
     import runner.train.trial  # noqa: F401
 
