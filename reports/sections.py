@@ -92,56 +92,53 @@ def _map_vs_time_blocks(table: SweepTable) -> list[Block]:
     ]
 
 
+def _figure(key: str, drawn: set[str], title: str, caption: str, why_not: str) -> Block:
+    """The figure `key` with its caption when it was drawn, else the sentence that says why not."""
+    return Image(FIGURE_FILES[key], title, caption) if key in drawn else Paragraph(why_not)
+
+
 def _frontend_section(versus: Sequence[VersusBaseline], sets, drawn: set[str]) -> list[Block]:
-    blocks: list[Block] = [Heading("Frontend comparison")]
+    blocks: list[Block] = [
+        Heading("Frontend comparison"),
+        _figure(
+            "frontends",
+            drawn,
+            "MAP per frontend on each evaluation set",
+            "One row per configuration, best on the first evaluation set at the top; "
+            "dot: mean over seeds, error bars: ±1 std over seeds; each panel has its own "
+            "MAP axis.",
+            "Not drawn: this sweep does not vary frontend.compression, so there is "
+            "one frontend (see the factor effects for what it does vary).",
+        ),
+    ]
     if "frontends" in drawn:
-        blocks.append(
-            Image(
-                FIGURE_FILES["frontends"],
-                "MAP per frontend on each evaluation set",
-                "One row per configuration, best on the first evaluation set at the top; "
-                "dot: mean over seeds, error bars: ±1 std over seeds; each panel has its own "
-                "MAP axis.",
-            )
-        )
         blocks += _frontend_blocks(versus, sets, "learned_parameters" in drawn)
-    else:
-        blocks.append(
-            Paragraph(
-                "Not drawn: this sweep does not vary frontend.compression, so there is "
-                "one frontend (see the factor effects for what it does vary)."
-            )
-        )
     return blocks
 
 
 def _factor_section(comps, sets, keys, drawn: set[str]) -> list[Block]:
-    blocks: list[Block] = [Heading("Factor effects")]
+    blocks: list[Block] = [
+        Heading("Factor effects"),
+        _figure(
+            "factor_effects",
+            drawn,
+            "Paired differences per swept factor",
+            "Each row compares two levels of one factor over the pairs of configurations "
+            "that differ in that factor only (factors the grid ties together, such as a "
+            "hop with its image size, are compared together). The replicates are the "
+            "paired differences, one per pair of configurations and seed both finished; "
+            "the bar is the 95% Student t interval of their mean, and a row is coloured "
+            "only when it excludes 0 (green: the first level wins, orange: the second). "
+            "The p-values in the sentences are exact two-sided sign-flip (permutation) "
+            "tests over the same differences. With one seed there is no noise estimate: "
+            "rows are grey and nothing is called a difference.",
+            "No two finished configurations differ in one factor only, so there "
+            "are no paired differences to show.",
+        ),
+    ]
     if "factor_effects" in drawn:
-        blocks.append(
-            Image(
-                FIGURE_FILES["factor_effects"],
-                "Paired differences per swept factor",
-                "Each row compares two levels of one factor over the pairs of configurations "
-                "that differ in that factor only (factors the grid ties together, such as a "
-                "hop with its image size, are compared together). The replicates are the "
-                "paired differences, one per pair of configurations and seed both finished; "
-                "the bar is the 95% Student t interval of their mean, and a row is coloured "
-                "only when it excludes 0 (green: the first level wins, orange: the second). "
-                "The p-values in the sentences are exact two-sided sign-flip (permutation) "
-                "tests over the same differences. With one seed there is no noise estimate: "
-                "rows are grey and nothing is called a difference.",
-            )
-        )
         for s in sets:
             blocks.append(Bullets(tuple(f"On {s}: {c.sentence(keys)}" for c in comps[s])))
-    else:
-        blocks.append(
-            Paragraph(
-                "No two finished configurations differ in one factor only, so there "
-                "are no paired differences to show."
-            )
-        )
     return blocks
 
 
@@ -159,36 +156,32 @@ def _noise_section(configs, sets, sigma, comps, keys) -> list[Block]:
 
 
 def _gallery_section(table: SweepTable, drawn: set[str]) -> list[Block]:
-    blocks: list[Block] = [Heading("Spectrogram gallery")]
-    if "gallery" in drawn:
-        blocks.append(
-            Image(
-                FIGURE_FILES["gallery"],
-                "The same clip through every configuration's frontend",
-                "The first evaluation clip, as each configuration's frontend turns it into the "
-                "image the network sees (each trial's preview.npy artifact)."
-                + _capped(len(table.previews)),
-            )
-        )
-    else:
-        blocks.append(Paragraph("Not drawn: no run has a preview.npy artifact yet."))
-    return blocks
+    return [
+        Heading("Spectrogram gallery"),
+        _figure(
+            "gallery",
+            drawn,
+            "The same clip through every configuration's frontend",
+            "The first evaluation clip, as each configuration's frontend turns it into the "
+            "image the network sees (each trial's preview.npy artifact)."
+            + _capped(len(table.previews)),
+            "Not drawn: no run has a preview.npy artifact yet.",
+        ),
+    ]
 
 
 def _curves_section(table: SweepTable, drawn: set[str]) -> list[Block]:
-    blocks: list[Block] = [Heading("Training curves")]
-    if "training_curves" in drawn:
-        blocks.append(
-            Image(
-                FIGURE_FILES["training_curves"],
-                "Validation MAP per epoch for each configuration",
-                "One panel per configuration; thin lines are seeds, thick lines their mean."
-                + _capped(len({t.cfg_key for t in table.trials})),
-            )
-        )
-    else:
-        blocks.append(Paragraph("Not drawn: no run logged a val_map metric yet."))
-    return blocks
+    return [
+        Heading("Training curves"),
+        _figure(
+            "training_curves",
+            drawn,
+            "Validation MAP per epoch for each configuration",
+            "One panel per configuration; thin lines are seeds, thick lines their mean."
+            + _capped(len({t.cfg_key for t in table.trials})),
+            "Not drawn: no run logged a val_map metric yet.",
+        ),
+    ]
 
 
 def _capped(n: int) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import optuna
 import pytest
+from helpers.processes import finish as finish_process
+from helpers.processes import start_process
 from optuna.trial import TrialState
 
 from runner.queue.store import open_store
@@ -30,19 +32,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def start(tmp_path: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "runner.cli", "sweep", "e2e.yaml", "--no-live"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return start_process(
+        [sys.executable, "-m", "runner.cli", "sweep", "e2e.yaml", "--no-live"], tmp_path, env
     )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 500) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out
+    return finish_process(proc, timeout)
 
 
 def wait_until(condition, timeout: float = 300, what: str = "condition") -> None:

@@ -22,6 +22,8 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
+from helpers.processes import finish as finish_process
+from helpers.processes import start_process
 from optuna.trial import TrialState
 
 from runner.queue.store import open_store
@@ -68,19 +70,13 @@ def start(tmp_path: Path, plan: dict) -> subprocess.Popen:
         "SPECSWEEP_FAKE_SPARES": str(tmp_path / "spares.log"),
         "PYTHONPATH": str(REPO),
     }
-    return subprocess.Popen(
-        [sys.executable, str(FAKE), "--supervise", str(tmp_path / "fake.yaml")],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    return start_process(
+        [sys.executable, str(FAKE), "--supervise", str(tmp_path / "fake.yaml")], tmp_path, env
     )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout)
-    return proc.returncode, out
+    return finish_process(proc, timeout)
 
 
 def runs(tmp_path: Path) -> list[list[str]]:

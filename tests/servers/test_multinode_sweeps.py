@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers.processes import finish as finish_process
+from helpers.processes import start_process
 from helpers.servers import MlflowServer
 
 from runner.servers import postgres
@@ -65,19 +67,11 @@ def node_env(pg, **extra) -> dict[str, str]:
 
 
 def start_supervisor(node: Path, sweep_file: Path, env: dict, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [SPECSWEEP, "sweep", str(sweep_file), "--no-live", *extra],
-        cwd=node,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return start_process([SPECSWEEP, "sweep", str(sweep_file), "--no-live", *extra], node, env)
 
 
 def finish(proc: subprocess.Popen, timeout_s: float = 600) -> tuple[int, str]:
-    out, _ = proc.communicate(timeout=timeout_s)
-    return proc.returncode, out
+    return finish_process(proc, timeout_s)
 
 
 def wait_until(condition, timeout_s: float, what: str) -> None:
