@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from runner.errors import UserError
+from runner.errors import UserError, disk_full_message, disk_full_path
 
 # Each name is a module in runner/commands/ with `add_parser(subparsers)` and `command(args)`.
 SUBCOMMANDS = ("plan", "trial", "sweep", "report", "ui", "predict", "probe", "server")
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # to print "run this again"
     try:
         return int(args._command(args) or 0)
     except UserError as err:
@@ -40,6 +41,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("specsweep: interrupted", file=sys.stderr)
         return 130
+    except Exception as err:
+        full = disk_full_path(err)
+        if full is None:
+            raise
+        # Writing the queue, a cache or the tracking store: nothing to fix but the space.
+        print(f"specsweep: {disk_full_message(full)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

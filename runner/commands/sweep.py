@@ -15,12 +15,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import shlex
 import sys
 from typing import TYPE_CHECKING
 
 from runner.servers.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
 from runner.servers.secrets import mask_url
 from runner.sweep.config import SweepConfig
+from runner.sweep.limits import check_parallelism
 from runner.sweep.load import load_sweep
 
 if TYPE_CHECKING:
@@ -71,12 +73,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="retries of a failing trial (default: search.max_retries)",
     )
     parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run again the trials that failed for good (their retries start over; earlier "
+        "attempts stay in MLflow)",
+    )
+    parser.add_argument(
         "--no-live", action="store_true", help="plain line-per-event output even on a terminal"
     )
     parser.add_argument(
         "--allow-large",
         action="store_true",
-        help="accept a grid of more than 100,000 trials (refused by default as a likely typo)",
+        help="accept a grid of more than 100,000 trials, or more than 256 slots or 16 jobs per "
+        "GPU (refused by default as a likely typo)",
     )
     return parser
 
@@ -130,7 +139,17 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
 
 def command(args: argparse.Namespace) -> int:
     sweep = apply_overrides(load_sweep(args.sweep, allow_large=args.allow_large), args)
-    return run_sweep(sweep, args.sweep, live=False if args.no_live else None)
+    resources = sweep.resources
+    check_parallelism(resources.slots, resources.jobs_per_gpu, args.allow_large)
+    argv = getattr(args, "_argv", None) or ["sweep", args.sweep]
+    retry = ["specsweep", *argv, *([] if "--retry-failed" in argv else ["--retry-failed"])]
+    return run_sweep(
+        sweep,
+        args.sweep,
+        live=False if args.no_live else None,
+        retry_failed=args.retry_failed,
+        retry_command=shlex.join(retry),
+    )
 
 
 def run_sweep(
@@ -140,11 +159,15 @@ def run_sweep(
     live: bool | None = None,
     worker_command: list[str] | None = None,
     check_data: bool = True,
+    retry_failed: bool = False,
+    retry_command: str | None = None,
 ) -> int:
     """Supervise the sweep on this machine until it is done or stopped; the exit code.
 
     check_data: load every dataset the grid needs before enqueueing anything (runner.sweep.datacheck);
-    a mistake in the data is then a UserError (exit 2) and no trial starts.
+    a mistake in the data is then a UserError (exit 2) and no trial starts. retry_failed: queue
+    the points that failed for good once more first. retry_command: the command line that does
+    that, printed when the sweep ends with failures.
     """
     from runner.queue.progress import Progress
     from runner.queue.slots import plan_slots
@@ -166,7 +189,19 @@ def run_sweep(
             console.print(line, highlight=False)
     experiment_id = prepare_experiment(sweep, specs)
     store = open_store(sweep.storage.url, sweep.name)
+    if store.notice:
+        console.print(f"warning: {store.notice}", highlight=False)
     queue = SweepQueue.open(sweep, specs, store)
+    if retry_failed:
+        again = queue.retry_failed()
+        console.print(
+            f"--retry-failed: {len(again)} trial(s) that failed for good queued again"
+            + (
+                f" ({', '.join(p.spec.run_name for p in again[:5])}{', ...' if len(again) > 5 else ''})"
+                if again
+                else ""
+            )
+        )
     counts = queue.counts()
     console.print(
         f"sweep {sweep.name}: {len(specs)} trials ({sweep.search.sampler}"
@@ -188,7 +223,8 @@ def run_sweep(
         worker_command=worker_command,
     )
     outcome = supervisor.run()
-    code = print_results(sweep, queue, outcome, console, sweep_path=sweep_path)
+    retry_command = retry_command or f"specsweep sweep {shlex.quote(sweep_path)} --retry-failed"
+    code = print_results(sweep, queue, outcome, console, sweep_path, retry_command)
     if sweep.tracking.log_model == "best" and not outcome.interrupted:
         log_models(sweep, console)
     console.print(f"The runs, best first: {ui_link(sweep.tracking.uri, experiment_id)}")
@@ -276,7 +312,12 @@ def result_rows(queue: SweepQueue) -> list[dict]:
 
 
 def print_results(
-    sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Console, sweep_path: str
+    sweep: SweepConfig,
+    queue: SweepQueue,
+    outcome: Outcome,
+    console: Console,
+    sweep_path: str,
+    retry_command: str,
 ) -> int:
     """Print the end-of-sweep results table (`result_rows`), the trials that learned nothing, the
     counts and what to do next; the sweep's exit code."""
@@ -331,6 +372,9 @@ def print_results(
         f"MLflow experiment '{sweep.experiment}' at {mask_url(sweep.tracking.uri)}: `make ui` to browse it; "
         f"`make report SWEEP={sweep_path}` (or `specsweep report {sweep_path}`) for the figures."
     )
+    if outcome.disk_full:
+        print(f"specsweep: {outcome.disk_full}", file=sys.stderr)
+        return EXIT_FAILED
     if outcome.interrupted:
         console.print(
             f"Stopped. Run the same command again to resume: specsweep sweep {sweep_path}"
@@ -340,7 +384,8 @@ def print_results(
         print(
             f"specsweep: {counts.failed} trial(s) failed for good (a crash is retried up to "
             f"{sweep.search.max_retries} times, a mistake in the input not at all); "
-            "see the reason column and the logs under .specsweep/runs/",
+            f"see the reason column and the logs under .specsweep/runs/{sweep.name}/logs/; once "
+            f"the cause is fixed, run them again: {retry_command}",
             file=sys.stderr,
         )
         return EXIT_FAILED

@@ -44,6 +44,7 @@ from runner.queue.study import (
     ATTR_RUN_ID,
     ATTR_TRAIN_TIME,
     ATTR_USER_ERROR,
+    REASON_DISK_FULL,
     Attempt,
     SweepQueue,
 )
@@ -78,6 +79,7 @@ class Outcome:
     """How this supervisor's run ended."""
 
     interrupted: bool = False
+    disk_full: str | None = None  # an attempt ran out of disk space: the one-line reason
     ran: int = 0  # attempts started here
     durations_s: list[float] = field(default_factory=list)
     overheads: list[dict[str, float]] = field(default_factory=list)  # per finished attempt
@@ -165,9 +167,9 @@ class Supervisor:
         stopping = False
         while True:
             now = time.time()
-            if self._interrupts and not stopping:
+            if (self._interrupts or self.outcome.disk_full) and not stopping:
                 stopping = True
-                self.outcome.interrupted = True
+                self.outcome.interrupted = bool(self._interrupts)
                 self.spares.drop()
                 self._stop_children()
             if self._interrupts >= 2:
@@ -216,10 +218,12 @@ class Supervisor:
         child = self.children.get(slot.index)
         return child is None or child.job.status_path.exists()
 
-    def _more_to_start(self) -> bool:
-        """Whether the queue may still give out an attempt nobody runs yet."""
+    def _more_to_start(self) -> int:
+        """How many attempts the queue may still give out that nobody runs yet (at most one per
+        slot): spares are started for those only."""
         counts = self.queue.counts()
-        return bool(counts.queued) or self.queue.to_sample(counts)
+        sampled = counts.total - len(self.queue.points()) if self.queue.to_sample(counts) else 0
+        return min(counts.queued + max(sampled, 0), len(self.slots))
 
     def _start(self, slot: Slot, taken: Attempt) -> Child:
         files = self.slot_dir / f"slot{slot.index}"
@@ -311,6 +315,11 @@ class Supervisor:
             how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             reason = f"killed: {how}"
             self._close_runs(taken.spec, taken.attempt, "FAILED", "killed")
+        if reason.startswith(REASON_DISK_FULL):  # not the trial's fault: no retry used, stop
+            self.queue.fail(taken, reason, attrs)
+            self.outcome.disk_full = self.outcome.disk_full or reason
+            self._event("disk full", f"{name}: {reason}  (log: {child.job.log_path})")
+            return
         user_error = ended == ExitCode.USER_ERROR
         if user_error:
             attrs[ATTR_USER_ERROR] = True

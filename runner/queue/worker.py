@@ -117,6 +117,21 @@ def wait_for_job(supervisor_pid: int, tracking_uri: str | None) -> int:
     return run(job, t_spawn_process=t_spawn_process, t_warm=t_warm)
 
 
+def log_to_stderr() -> None:
+    """The trial's log records (set-up, every epoch, warnings, a failure's traceback) to stderr,
+    which is the attempt's log file (`Job.log_path`)."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("alembic", "urllib3", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def _redirect_output(path: Path) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -166,6 +181,7 @@ def run(job: Job, *, t_spawn_process: float | None = None, t_warm: float | None 
     """
     t_start = time.time()
     Status("starting", 0, job.epochs, t=t_start).write(job.status_path)
+    log_to_stderr()
     from runner.train.trial import run_trial
 
     callback = make_epoch_callback(job)
@@ -195,10 +211,15 @@ def run(job: Job, *, t_spawn_process: float | None = None, t_warm: float | None 
     except (KeyboardInterrupt, SystemExit):
         status, reason = "KILLED", "interrupted"  # run_trial marked the run before re-raising
     except Exception as err:  # before run_trial could open a run (e.g. no such device)
-        from runner.errors import UserError
+        import traceback
 
-        status, reason = "FAILED", f"error: {type(err).__name__}: {err}"
+        from runner.errors import UserError
+        from runner.train.outcome import failure_reason
+
+        status, reason = failure_reason(err)
         user_error = isinstance(err, UserError)
+        if not user_error:
+            traceback.print_exc()  # into the attempt's log
     ended = Result(
         status=status,
         reason=reason,

@@ -17,6 +17,10 @@ The limits, and what they are for:
                                 4096 x 4096, 64 MiB per float32 channel.
     MAX_BATCH_BYTES   16 GiB    one training batch's largest tensor: the STFT (complex64) or the
                                 image (float32, every channel).
+    MAX_SLOTS         256       trials at once on one machine (`--slots`, resources.slots): each
+                                is a process with torch loaded (about 0.5 GB) and a warm spare
+                                beside it. `--allow-large` lifts it.
+    MAX_JOBS_PER_GPU  16        trials sharing one GPU (`--jobs-per-gpu`); `--allow-large`.
 
 The seed's largest image is 128 x 1024 (0.13 M pixels); a batch of 64 of them is 32 MiB.
 """
@@ -36,6 +40,8 @@ MAX_TRIALS = 100_000
 MAX_SEEDS = 1_000
 MAX_IMAGE_PIXELS = 1 << 24
 MAX_BATCH_BYTES = 16 << 30
+MAX_SLOTS = 256
+MAX_JOBS_PER_GPU = 16
 
 
 def check_seed_count(n_seeds: int) -> None:
@@ -52,6 +58,24 @@ def check_trial_count(n_trials: int, allow_large: bool, what: str) -> None:
         raise ConfigError(
             f"grid: {what} = {n_trials:,} trials, over the limit of {MAX_TRIALS:,}; check the axes "
             "for a typo, or pass --allow-large if you mean it"
+        )
+
+
+def check_parallelism(slots: int | None, jobs_per_gpu: int, allow_large: bool) -> None:
+    """Refuse more trials at once than one machine can hold (each a process with torch)."""
+    if allow_large:
+        return
+    if slots is not None and slots > MAX_SLOTS:
+        raise ConfigError(
+            f"slots: {slots:,} trials at once is over the limit of {MAX_SLOTS} (each is a process "
+            "with torch loaded, about 0.5 GB); give --slots a smaller number, or pass "
+            "--allow-large if this machine can hold them"
+        )
+    if jobs_per_gpu > MAX_JOBS_PER_GPU:
+        raise ConfigError(
+            f"jobs_per_gpu: {jobs_per_gpu:,} trials per GPU is over the limit of "
+            f"{MAX_JOBS_PER_GPU}; give --jobs-per-gpu a smaller number, or pass --allow-large "
+            "if you mean it"
         )
 
 

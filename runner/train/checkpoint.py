@@ -15,15 +15,19 @@ epochs after a resume draw the same numbers as an uninterrupted run would have.
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from runner.errors import DiskFull, disk_full_path
 
 CHECKPOINT_FILE = "last.pt"
 FORMAT_VERSION = 1
@@ -39,15 +43,23 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / CHECKPOINT_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".last-", suffix=".tmp", dir=directory)
+    # Serialised in memory first: a full disk is then an OSError from write() (ENOSPC), not
+    # torch's "unexpected pos" from inside its zip writer.
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT_VERSION, **state}, buffer)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".last-", suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT_VERSION, **state}, f)
+            f.write(buffer.getbuffer())
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as err:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if disk_full_path(err) is not None:
+            raise DiskFull(str(directory)) from err
         raise
     _fsync_dir(directory)  # make the rename itself durable
     return final
@@ -68,6 +80,24 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any] | None:
             "delete the folder to start the trial from scratch"
         )
     return state
+
+
+def load_or_set_aside(directory: str | Path) -> tuple[dict[str, Any] | None, Path | None]:
+    """`load_checkpoint`, except that a file that does not load (truncated, garbage) is renamed
+    to `last.pt.damaged-<time>` and the trial starts from scratch: (None, the new path).
+
+    A checkpoint is written by rename, so damage means something outside this code (a copy cut
+    short, a file system that lost data); a rerun must not fail on it again and again.
+    """
+    path = Path(directory) / CHECKPOINT_FILE
+    try:
+        return load_checkpoint(directory), None
+    except OSError:
+        raise  # cannot read it (permissions, I/O): not the file's fault, keep it
+    except Exception:
+        aside = path.with_name(f"{CHECKPOINT_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(path, aside)
+        return None, aside
 
 
 def remove_checkpoint(directory: str | Path) -> None:

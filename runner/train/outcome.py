@@ -3,7 +3,9 @@
     status, reason = failure_reason(err)   # ("FAILED", "oom"), ("KILLED", "pruned"), ...
 
 The reasons are the MLflow `reason` tag's values (README, "One trial: training, MAP, MLflow"):
-`pruned`, `interrupted`, `nan_loss`, `oom` or `error: <type>: <first line of the message>`.
+`pruned`, `interrupted`, `nan_loss`, `oom`, `disk full at <path>: ...` (not the trial's fault: a
+sweep stops and resumes it when run again) or `error: <type>: <first line of the message>`; always
+one line of at most `MAX_REASON_CHARS`, never a database's SQL.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from typing import Any
 import optuna
 import torch
 
+from runner.errors import disk_full_message, disk_full_path
 from runner.train.loop import NonFiniteLoss
+
+MAX_REASON_CHARS = 300
 
 
 class TrialPruned(optuna.TrialPruned):
@@ -45,21 +50,35 @@ class TrialResult:
         return self.status == "FINISHED"
 
 
-def failure_reason(err: BaseException) -> tuple[str, str]:
-    """(status, reason) of a trial stopped by `err`, as the MLflow `reason` tag spells it."""
+def failure_reason(err: BaseException, where: str = "?") -> tuple[str, str]:
+    """(status, reason) of a trial stopped by `err`, as the MLflow `reason` tag spells it.
+
+    where: the place a full disk without a file name is reported at (the tracking store).
+    """
     if isinstance(err, optuna.TrialPruned):
         return "KILLED", "pruned"
     if isinstance(err, (KeyboardInterrupt, SystemExit)):
         return "KILLED", "interrupted"
     if isinstance(err, NonFiniteLoss):
         return "FAILED", "nan_loss"
+    full = disk_full_path(err, where)
+    if full is not None:
+        return "FAILED", disk_full_message(full)
     if is_out_of_memory(err):
         return "FAILED", "oom"
-    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return (
-        "FAILED",
-        f"error: {type(err).__name__}: {message}" if message else f"error: {type(err).__name__}",
+    return "FAILED", error_reason(err)
+
+
+def error_reason(err: BaseException) -> str:
+    """`error: <type>: <message>`: the message's first line, without a database's SQL
+    (SQLAlchemy appends `[SQL: ...]`), cut to MAX_REASON_CHARS."""
+    text = str(err).strip()
+    message = text.splitlines()[0] if text else ""
+    message = message.split("[SQL:")[0].strip()
+    reason = (
+        f"error: {type(err).__name__}: {message}" if message else f"error: {type(err).__name__}"
     )
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
 
 
 def is_out_of_memory(err: BaseException) -> bool:

@@ -148,7 +148,13 @@ class RunningTrial:
 
     def resume(self) -> None:
         """Continue from this trial's checkpoint, if an earlier attempt left one."""
-        state = ckpt.load_checkpoint(self.checkpoint_dir)
+        state, aside = ckpt.load_or_set_aside(self.checkpoint_dir)
+        if aside is not None:
+            log.warning(
+                "%s: the checkpoint did not load (damaged); set aside as %s, starting from "
+                "epoch 0", self.spec.name, aside,
+            )  # fmt: skip
+            self.tracker.set_tags({"damaged_checkpoint": str(aside)})
         if state is None:
             return
         if state["identity"] != self._identity():
@@ -217,6 +223,10 @@ class RunningTrial:
                 metrics.update({f"val_map_{name}": r.map for name, r in results.items()})
             self.history.append({"epoch": number, "metrics": metrics})
             self.tracker.log_epoch(number, metrics)
+            log.info(
+                "%s: epoch %d/%d  %s", self.spec.run_name, number, cfg.train.epochs,
+                "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
+            )  # fmt: skip
             self.epochs_done = number
             self.save()
             if epoch_callback is not None:
