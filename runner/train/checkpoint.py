@@ -83,8 +83,9 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any] | None:
 
 
 def load_or_set_aside(directory: str | Path) -> tuple[dict[str, Any] | None, Path | None]:
-    """`load_checkpoint`, except that a file that does not load (truncated, garbage) is renamed
-    to `last.pt.damaged-<time>` and the trial starts from scratch: (None, the new path).
+    """`load_checkpoint`, except that a file that does not load (truncated, garbage) is moved
+    beside the trial's folder, to `<folder>.damaged-<time>.pt` (the folder goes when the trial
+    finishes), and the trial starts from scratch: (None, its new absolute path).
 
     A checkpoint is written by rename, so damage means something outside this code (a copy cut
     short, a file system that lost data); a rerun must not fail on it again and again.
@@ -95,7 +96,8 @@ def load_or_set_aside(directory: str | Path) -> tuple[dict[str, Any] | None, Pat
     except OSError:
         raise  # cannot read it (permissions, I/O): not the file's fault, keep it
     except Exception:
-        aside = path.with_name(f"{CHECKPOINT_FILE}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        folder = path.parent.resolve()
+        aside = folder.with_name(f"{folder.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}.pt")
         os.replace(path, aside)
         return None, aside
 

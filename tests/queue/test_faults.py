@@ -54,12 +54,14 @@ def small_filesystem(path: Path, size: str = "64k"):
 
 
 def test_damaged_checkpoint_is_set_aside_and_named(tmp_path):
+    tmp_path = tmp_path / "trial"
     ckpt.save_checkpoint(tmp_path, {"epoch": 1, "w": torch.zeros(1000)})
     last = tmp_path / ckpt.CHECKPOINT_FILE
     last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])  # a copy cut short
     state, aside = ckpt.load_or_set_aside(tmp_path)
     assert state is None and aside is not None and aside.is_file()
-    assert aside.name.startswith("last.pt.damaged-") and not last.exists()
+    assert aside.parent == tmp_path.parent and aside.is_absolute() and not last.exists()
+    assert aside.name.startswith(f"{tmp_path.name}.damaged-") and aside.suffix == ".pt"
     # The next attempt starts from scratch and saves as usual; a good checkpoint loads.
     ckpt.save_checkpoint(tmp_path, {"epoch": 2})
     state, aside = ckpt.load_or_set_aside(tmp_path)

@@ -49,7 +49,7 @@ def test_damaged_checkpoint_is_set_aside_and_the_trial_starts_over(tmp_path, tin
     assert len(runs) == 4  # no attempt failed on it
     (run,) = [r for r in runs if r.data.tags["cfg_key"] == first.cfg_key]
     aside = Path(run.data.tags["damaged_checkpoint"])
-    assert aside.name.startswith("last.pt.damaged-")
+    assert aside.name.startswith(f"{folder.name}.damaged-")
     assert aside.read_bytes() == b"PK\x03\x04 cut short"
     # Its log says so, with the path, and holds every epoch's line.
     (log,) = (tmp_path / ".specsweep/runs/e2e/logs").glob(f"{first.run_name}-a1.log")

@@ -284,40 +284,100 @@ def test_ui_mistakes_are_one_line_errors(swept, capsys):
     assert code == 2 and "experiment 'tiyn': not found" in err and "did you mean 'tiny'" in err
 
 
+def _finished_trial(client, exp_id, tmp_path, seed: int, map_test: float, cfg_key="abc") -> str:
+    """A finished trial run of sweep `replace` whose `best`-mode weights file is under tmp/m."""
+    tags = {"specsweep.kind": "trial", "sweep": "replace", "cfg_key": cfg_key, "seed": str(seed)}
+    name = f"{cfg_key}-s{seed}"
+    run_id = client.create_run(exp_id, tags=tags, run_name=name).info.run_id
+    client.log_param(run_id, "eval.sets", '["test"]')
+    client.log_metric(run_id, "map_test", map_test)
+    client.set_terminated(run_id, "FINISHED")
+    torch.manual_seed(seed)
+    logged_models.save_weights(tmp_path / "m", "replace", cfg_key, seed, _scorer(cfg_key), run_id)
+    return run_id
+
+
 def test_a_better_seed_replaces_the_logged_model(tmp_path):
     """`best`: a later seed that beats the logged one takes its place; one model per config."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
+    first = _finished_trial(client, exp_id, tmp_path, 0, 0.5)
+    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
+    assert done.logged == ["abc-s0"] and done.models["abc"][0] == first
+    second = _finished_trial(client, exp_id, tmp_path, 1, 0.6)
+    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
+    assert done.logged == ["abc-s1"] and done.replaced == ["abc-s0"]
+    (model_left,) = client.search_logged_models([exp_id])
+    assert model_left.source_run_id == second
+    assert logged_models.TAG_MODEL_ID not in client.get_run(first).data.tags
+    assert not list((tmp_path / "m").rglob("*.pt"))
+
+
+def _log_best_in_child(uri: str, root: str, barrier, results) -> None:
+    barrier.wait()
+    done = logged_models.log_best_models(MlflowClient(uri), uri, "replace", Path(root) / "m")
+    results.put(len(done.models))
+
+
+def test_several_supervisors_end_with_one_model_per_configuration(tmp_path):
+    """Two supervisors of one sweep log the best models at the same moment (the two-node
+    recipe): the store ends with one model per configuration, each run's tag naming it."""
+    import multiprocessing
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
+    best = {key: _finished_trial(client, exp_id, tmp_path, 0, 0.5, key) for key in ("a", "b")}
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [
+        ctx.Process(target=_log_best_in_child, args=(uri, str(tmp_path), barrier, results))
+        for _ in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    counts = [results.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    assert counts == [2, 2]
+    _assert_one_model_each(client, exp_id, best)
+
+
+def test_report_mends_a_store_with_more_than_one_model_per_configuration(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
+    best = {key: _finished_trial(client, exp_id, tmp_path, 0, 0.5, key) for key in ("a", "b")}
+    loser = _finished_trial(client, exp_id, tmp_path, 1, 0.1, "a")
+    logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
+    # What an older version left behind: a second model of each best run, one of a loser.
+    for run_id in [*best.values(), loser]:
+        logged_models.log_trial_model(uri, run_id, _scorer("x"), {})
+    client.set_tag(best["a"], logged_models.TAG_MODEL_ID, "m-not-a-model")  # a tag gone astray
+    assert len(client.search_logged_models([exp_id])) == 5
+    code = main(["report", "--experiment", "replace", "--tracking-uri", uri, "--out", str(tmp_path)])
+    assert code == 0, capsys.readouterr()
+    _assert_one_model_each(client, exp_id, best)
+
+
+def _scorer(cfg_key: str):
     from frontends import FrontendConfig
     from models.classifier import create_classifier
     from models.config import ModelConfig
     from models.scoring import ClipScorer
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
     frontend = FrontendConfig(win_length=512, hop_length=256, n_mels=32, image_size=(32, 64))
     model = ModelConfig(name="mobilenetv3_small_050", pretrained="none")
+    return ClipScorer(create_classifier(frontend.resolved(), model, 3).eval(), cfg_key, SR, SR)
 
-    def finished_trial(seed: int, map_test: float) -> str:
-        tags = {"specsweep.kind": "trial", "sweep": "replace", "cfg_key": "abc", "seed": str(seed)}
-        run_id = client.create_run(exp_id, tags=tags, run_name=f"mel-s{seed}").info.run_id
-        client.log_param(run_id, "eval.sets", '["test"]')
-        client.log_metric(run_id, "map_test", map_test)
-        client.set_terminated(run_id, "FINISHED")
-        torch.manual_seed(seed)
-        scorer = ClipScorer(create_classifier(frontend.resolved(), model, 3).eval(), "abc", SR, SR)
-        logged_models.save_weights(tmp_path / "m", "replace", "abc", seed, scorer, run_id)
-        return run_id
 
-    first = finished_trial(0, 0.5)
-    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
-    assert done.logged == ["mel-s0"] and done.models["abc"][0] == first
-    second = finished_trial(1, 0.6)
-    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
-    assert done.logged == ["mel-s1"] and done.replaced == ["mel-s0"]
-    (model_left,) = client.search_logged_models([exp_id])
-    assert model_left.source_run_id == second
-    assert logged_models.TAG_MODEL_ID not in client.get_run(first).data.tags
-    assert not list((tmp_path / "m").rglob("*.pt"))
+def _assert_one_model_each(client, exp_id, best: dict[str, str]) -> None:
+    models = client.search_logged_models([exp_id])
+    assert sorted(m.source_run_id for m in models) == sorted(best.values())
+    for model in models:
+        tags = client.get_run(model.source_run_id).data.tags
+        assert tags[logged_models.TAG_MODEL_ID] == model.model_id
 
 
 def test_all_mode_logs_the_trial_model(tmp_path, monkeypatch, swept):
