@@ -55,7 +55,7 @@ def command(args: argparse.Namespace) -> int:
         for line in check_data(specs):
             print(line, file=sys.stderr if args.json or args.show else sys.stdout)
     if args.show:
-        spec = find(specs, name=args.show)
+        spec = find(specs, name=args.show, flag="--show")
         print(yaml.safe_dump(spec.config.to_dict(), sort_keys=False), end="")
         return 0
     if args.json:

@@ -17,6 +17,9 @@ The limits, and what they are for:
                                 4096 x 4096, 64 MiB per float32 channel.
     MAX_BATCH_BYTES   16 GiB    one training batch's largest tensor: the STFT (complex64) or the
                                 image (float32, every channel).
+    MAX_EPOCHS        10,000    train.epochs of one trial (the seed study trained 90).
+    MAX_CLIPS         1,000,000 clips in one split of the synthetic set (data.synthetic.n_train,
+                                n_test, n_field): each is generated and written to disk.
     MAX_SLOTS         256       trials at once on one machine (`--slots`, resources.slots): each
                                 is a process with torch loaded (about 0.5 GB) and a warm spare
                                 beside it. `--allow-large` lifts it.
@@ -40,6 +43,8 @@ MAX_TRIALS = 100_000
 MAX_SEEDS = 1_000
 MAX_IMAGE_PIXELS = 1 << 24
 MAX_BATCH_BYTES = 16 << 30
+MAX_EPOCHS = 10_000
+MAX_CLIPS = 1_000_000
 MAX_SLOTS = 256
 MAX_JOBS_PER_GPU = 16
 
@@ -79,6 +84,24 @@ def check_parallelism(slots: int | None, jobs_per_gpu: int, allow_large: bool) -
         )
 
 
+def _check_counts(data: DataConfig, train: TrainConfig) -> None:
+    """Counts that would run for days or fill the disk: a typo, refused before anything starts."""
+    if train.epochs > MAX_EPOCHS:
+        raise ConfigError(
+            f"train.epochs: {train.epochs:,} is over the limit of {MAX_EPOCHS:,}; the seed study "
+            "trained 90 epochs (a typo?)"
+        )
+    if data.kind != "synthetic":
+        return
+    for name in ("n_train", "n_test", "n_field"):
+        value = getattr(data.synthetic, name)
+        if value > MAX_CLIPS:
+            raise ConfigError(
+                f"data.synthetic.{name}: {value:,} clips is over the limit of {MAX_CLIPS:,} per "
+                "split (each is generated and written to disk); give a smaller count"
+            )
+
+
 def _gib(n_bytes: float) -> str:
     return f"{n_bytes / (1 << 30):.1f} GiB"
 
@@ -95,6 +118,7 @@ def check_trial_sizes(data: DataConfig, fe: FrontendConfig, train: TrainConfig) 
     height, width = fe.image_size if fe.image_size is not None else (n_bands, n_frames)
     channels = fe.out_channels
     batch = train.batch_size
+    _check_counts(data, train)
 
     if height * width > MAX_IMAGE_PIXELS:
         key = "frontend.image_size" if fe.image_size is not None else "frontend.hop_length"

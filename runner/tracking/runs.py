@@ -29,6 +29,7 @@ import numpy as np
 
 from reports.table import SweepTable, Trial
 from runner.errors import UserError
+from runner.servers.remote import check_tracking_scheme
 from runner.servers.secrets import mask_text, mask_url, url_password
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def connect(tracking_uri: str) -> MlflowClient:
     """
     from mlflow.tracking import MlflowClient
 
+    check_tracking_scheme(tracking_uri)
     _check_local_store(tracking_uri)
     # One preview download per configuration: no progress bar for each.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
