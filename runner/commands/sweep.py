@@ -19,7 +19,12 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from runner.servers.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
+from runner.servers.remote import (
+    check_tracking,
+    check_tracking_scheme,
+    resolve_sweep_urls,
+    tracking_credentials_to_env,
+)
 from runner.servers.secrets import mask_url
 from runner.sweep.config import SweepConfig
 from runner.sweep.limits import check_parallelism
@@ -79,6 +84,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "attempts stay in MLflow)",
     )
     parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat warnings (exclude rules that match nothing, labels spelled two ways) as errors",
+    )
+    parser.add_argument(
         "--no-live", action="store_true", help="plain line-per-event output even on a terminal"
     )
     parser.add_argument(
@@ -127,6 +137,7 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
     storage, tracking, search = sweep.storage, sweep.tracking, sweep.search
     # --storage / --tracking-uri, else SPECSWEEP_STORAGE / SPECSWEEP_TRACKING_URI, else the file.
     url, uri = resolve_sweep_urls(sweep, args.storage, args.tracking_uri)
+    check_tracking_scheme(uri)  # before the config is rebuilt with it
     uri = tracking_credentials_to_env(uri)  # MLflow would print a password left in the URI
     storage = dataclasses.replace(storage, url=url)
     tracking = dataclasses.replace(tracking, uri=uri)
@@ -149,6 +160,7 @@ def command(args: argparse.Namespace) -> int:
         live=False if args.no_live else None,
         retry_failed=args.retry_failed,
         retry_command=shlex.join(retry),
+        strict=args.strict,
     )
 
 
@@ -161,22 +173,27 @@ def run_sweep(
     check_data: bool = True,
     retry_failed: bool = False,
     retry_command: str | None = None,
+    strict: bool = False,
 ) -> int:
     """Supervise the sweep on this machine until it is done or stopped; the exit code.
 
     check_data: load every dataset the grid needs before enqueueing anything (runner.sweep.datacheck);
     a mistake in the data is then a UserError (exit 2) and no trial starts. retry_failed: queue
     the points that failed for good once more first. retry_command: the command line that does
-    that, printed when the sweep ends with failures.
+    that, printed when the sweep ends with failures. strict: warnings are errors (exit 2).
     """
     from runner.queue.progress import Progress
     from runner.queue.slots import plan_slots
     from runner.queue.store import open_store
     from runner.queue.study import SweepQueue
     from runner.queue.supervisor import Supervisor
-    from runner.sweep.grid import expand
+    from runner.sweep.datacheck import WARNING
+    from runner.sweep.datacheck import strict as strict_check
+    from runner.sweep.grid import expand, grid_warnings
 
     specs = expand(sweep)
+    lines = [f"{WARNING}{sweep_path}: {w}" for w in grid_warnings(sweep)]
+    strict_check(lines, strict)
     # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.
     check_tracking(sweep.tracking.uri)
     slots = plan_slots(sweep.resources)
@@ -185,8 +202,11 @@ def run_sweep(
     if check_data:  # before anything is enqueued: bad data stops here, with no trial started
         from runner.sweep.datacheck import check_data as load_every_dataset
 
-        for line in load_every_dataset(specs):
-            console.print(line, highlight=False)
+        data_lines = load_every_dataset(specs)
+        strict_check(data_lines, strict)
+        lines += data_lines
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
     experiment_id = prepare_experiment(sweep, specs)
     store = open_store(sweep.storage.url, sweep.name)
     if store.notice:

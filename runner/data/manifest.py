@@ -165,7 +165,7 @@ def _check_cells(where: str, row: dict, header: list[str], extra_lines: int) -> 
         )
     if extra_lines > 0:
         raise UserError(
-            f"{where}: a quoted cell runs over {extra_lines + 1} lines; is a double quote (\") "
+            f'{where}: a quoted cell runs over {extra_lines + 1} lines; is a double quote (") '
             "left open? Close it, or remove it from the cell"
         )
 

@@ -218,6 +218,24 @@ class LinkedAxisSpec:
     values: dict[str, Any]
 
 
+def grid_warnings(sweep: SweepConfig) -> list[str]:
+    """What is legal but likely a typo: `grid.exclude` rules that match no point of the grid
+    (a value the axis does not have). `--strict` makes each an error."""
+    if not sweep.grid.exclude:
+        return []
+    import dataclasses
+
+    everything = points(
+        dataclasses.replace(sweep, grid=dataclasses.replace(sweep.grid, exclude=()))
+    )
+    return [
+        f"grid.exclude[{r}]: matches no point of the grid ({_schema.describe(rule)}); check its "
+        "values against the axes, or remove the rule"
+        for r, rule in enumerate(sweep.grid.exclude)
+        if not any(_matches(p, rule) for p in everything)
+    ]
+
+
 def _matches(point: dict[str, Any], rule: dict[str, Any]) -> bool:
     # Values are compared whole: image_size [128, 512] is one value, not two options.
     return all(_same(point[key], wanted) for key, wanted in rule.items())

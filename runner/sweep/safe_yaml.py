@@ -83,7 +83,6 @@ class _LimitedLoader(yaml.SafeLoader):
             self._depth -= 1
             self._open_anchors.discard(anchor)
 
-
     def construct_mapping(self, node, deep=False):  # type: ignore[override]
         """Refuse a key given twice in one mapping (YAML would keep the last without a word)."""
         if isinstance(node, MappingNode):

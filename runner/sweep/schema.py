@@ -130,8 +130,9 @@ def convert(value: Any, hint: Any, where: str) -> Any:
     fix = " (write it without quotes)" if isinstance(value, str) and hint in (int, float) else ""
     if hint is str and isinstance(value, bool):  # `yes`, `true`, `on`, `no`... are booleans
         fix = (
-            f"; YAML reads true/false/yes/no/on/off as booleans: give one of "
-            f"{VALUE_HINTS[where]}" if where in VALUE_HINTS else "; quote it if you mean the word"
+            f"; YAML reads true/false/yes/no/on/off as booleans: give one of {VALUE_HINTS[where]}"
+            if where in VALUE_HINTS
+            else "; quote it if you mean the word"
         )
     raise ConfigError(f"{where}: expected {type_name(hint)}, got {describe(value)}{fix}")
 

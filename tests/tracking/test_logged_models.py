@@ -356,7 +356,9 @@ def test_report_mends_a_store_with_more_than_one_model_per_configuration(tmp_pat
         logged_models.log_trial_model(uri, run_id, _scorer("x"), {})
     client.set_tag(best["a"], logged_models.TAG_MODEL_ID, "m-not-a-model")  # a tag gone astray
     assert len(client.search_logged_models([exp_id])) == 5
-    code = main(["report", "--experiment", "replace", "--tracking-uri", uri, "--out", str(tmp_path)])
+    code = main(
+        ["report", "--experiment", "replace", "--tracking-uri", uri, "--out", str(tmp_path)]
+    )
     assert code == 0, capsys.readouterr()
     _assert_one_model_each(client, exp_id, best)
 
