@@ -59,7 +59,7 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         if disk_full_path(err) is not None:
-            raise DiskFull(str(directory)) from err
+            raise DiskFull(str(directory.resolve())) from err
         raise
     _fsync_dir(directory)  # make the rename itself durable
     return final
