@@ -39,13 +39,16 @@ ADAMW = {
     "head_bias_init": "prior",
 }
 
-# name -> the `train` keys that differ from the seed's recipe (all plain sweepable values).
+# The seed's SGD recipe in full (no longer the defaults, which are now the adamw recipe below).
+SGD = {"optimizer": "sgd", "weight_decay": 0.0001, "schedule": "piecewise", "warmup_epochs": 0}
+
+# name -> the `train` keys of each recipe (all plain sweepable values).
 RECIPES: dict[str, dict] = {
     # The seed's recipe as specsweep ran it before the recipe options (the demo's until now).
-    "old": {"optimizer": "sgd", "lr": 0.1, "head_bias_init": "zero"},
-    "sgd-prior": {"optimizer": "sgd", "lr": 0.1, "head_bias_init": "prior"},
+    "old": {**SGD, "lr": 0.1, "head_bias_init": "zero"},
+    "sgd-prior": {**SGD, "lr": 0.1, "head_bias_init": "prior"},
     "sgd-prior-cosine": {
-        "optimizer": "sgd",
+        **SGD,
         "lr": 0.1,
         "schedule": "cosine",
         "warmup_epochs": 1,
@@ -80,6 +83,7 @@ RECIPES: dict[str, dict] = {
     "adamw-balanced": {**ADAMW, "pos_weight": "balanced"},
     "adamw-onecycle": {**ADAMW, "schedule": "onecycle", "warmup_epochs": 0},
     "adamw-lr0.001": {**ADAMW, "lr": 0.001},
+    "adamw-lr0.01": {**ADAMW, "lr": 0.01},
 }
 
 DEFAULT_RECIPES = ["old", "sgd-prior", "adamw", "adamw-asl", "adamw-zero-bias"]

@@ -89,7 +89,7 @@ data:
   synthetic: {{n_species: 4, n_train: 32, n_test: 16, n_field: 16, output_dir: {data}/synthetic}}
 frontend: {{win_length: 512, hop_length: 256, scale: mel, n_mels: 16, image_size: [16, 64]}}
 model: {{name: mobilenetv3_small_050, pretrained: none}}
-train: {{epochs: 1, batch_size: 16, lr: 0.1, milestones: [100], num_workers: 0}}
+train: {{epochs: 1, batch_size: 16, optimizer: sgd, lr: 0.1, weight_decay: 0.0001, schedule: piecewise, milestones: [100], num_workers: 0}}
 eval: {{sets: [test, field]}}
 grid:
   zip:  # every frontend of merlin_part2.yaml (demo_frontends.yaml's five among them)

@@ -18,7 +18,10 @@ from runner.sweep.grid import expand
 from runner.sweep.load import load_sweep
 from runner.train.trial import run_trial
 
-OLD = {"optimizer": "sgd", "lr": 0.1, "milestones": [6], "head_bias_init": "zero"}
+OLD = {
+    "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0001, "schedule": "piecewise",
+    "milestones": [6], "head_bias_init": "zero",
+}  # fmt: skip
 NEW = {
     "optimizer": "adamw", "lr": 0.003, "weight_decay": 0.01, "schedule": "cosine",
     "warmup_epochs": 1, "head_bias_init": "prior",
