@@ -213,15 +213,7 @@ def run_sweep(
         console.print(f"warning: {store.notice}", highlight=False)
     queue = SweepQueue.open(sweep, specs, store)
     if retry_failed:
-        again = queue.retry_failed()
-        console.print(
-            f"--retry-failed: {len(again)} trial(s) that failed for good queued again"
-            + (
-                f" ({', '.join(p.spec.run_name for p in again[:5])}{', ...' if len(again) > 5 else ''})"
-                if again
-                else ""
-            )
-        )
+        requeue_failed(queue, console)
     counts = queue.counts()
     console.print(
         f"sweep {sweep.name}: {len(specs)} trials ({sweep.search.sampler}"
@@ -249,6 +241,13 @@ def run_sweep(
         log_models(sweep, console)
     console.print(f"The runs, best first: {ui_link(sweep.tracking.uri, experiment_id)}")
     return code
+
+
+def requeue_failed(queue: SweepQueue, console: Console) -> None:
+    """`--retry-failed`: queue the points that failed for good once more, and say which."""
+    again = [p.spec.run_name for p in queue.retry_failed()]
+    names = f" ({', '.join(again[:5])}{', ...' if len(again) > 5 else ''})" if again else ""
+    console.print(f"--retry-failed: {len(again)} trial(s) that failed for good queued again{names}")
 
 
 def prepare_experiment(sweep: SweepConfig, specs) -> str:

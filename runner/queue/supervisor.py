@@ -285,7 +285,7 @@ class Supervisor:
                 attrs[ATTR_NOT_LEARNED] = str(result.learned_reason or "learned=no")
             self.queue.complete(taken, values, {**attrs, ATTR_TRAIN_TIME: train_s})
             self.outcome.durations_s.append(duration_s)
-            self.outcome.overheads.append(_overhead(result))
+            self.outcome.overheads.append(result.overhead(time.time()))
             self.progress.trial_finished(duration_s)
             self._event(
                 "done",
@@ -365,7 +365,10 @@ class Supervisor:
                 reason,
             )
         except Exception as err:  # the queue's bookkeeping must go on even if MLflow is away
-            self._event("warning", f"could not close the MLflow run of {spec.run_name}: {err}")
+            from runner.train.outcome import failure_reason
+
+            why = failure_reason(err, self.tracking_uri)[1]  # one line, never SQL
+            self._event("warning", f"could not close the MLflow run of {spec.run_name}: {why}")
 
     # ------------------------------------------------------------------ leases
 
@@ -437,22 +440,3 @@ class Supervisor:
                 )
             )
         return views
-
-
-def _overhead(result: Result) -> dict[str, float]:
-    """Where an attempt's wall time went: start-up (job handed over -> run_trial called: imports
-    still under way in a spare that was not warm yet, reading the job), run_trial (of which
-    training + evaluation are the trial's own work), and bookkeeping (child exit -> Optuna told,
-    measured just after the tell). `warm` is 1.0 when the spare had finished its warm-up before
-    it got the job (0.0 for a spare still warming up, or a cold child)."""
-    timing, metrics = result.timing, result.metrics
-    own = float(metrics.get("train_time_s", 0.0)) + float(metrics.get("eval_time_s", 0.0))
-    now = time.time()
-    return {
-        "startup_s": timing.t_ready - timing.t_spawn,
-        "trial_s": timing.t_end - timing.t_ready,
-        "train_eval_s": own,
-        "bookkeeping_s": now - timing.t_end,
-        "wall_s": now - timing.t_spawn,
-        "warm": float(timing.t_warm is not None and timing.t_warm <= timing.t_spawn),
-    }
