@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from runner.errors import UserError, disk_full_message, disk_full_path
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         print("specsweep: interrupted", file=sys.stderr)
         return 130
     except Exception as err:
-        full = disk_full_path(err)
+        full = disk_full_path(err, os.getcwd())
         if full is None:
             raise
         # Writing the queue, a cache or the tracking store: nothing to fix but the space.

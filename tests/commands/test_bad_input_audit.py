@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers.audio import write_csv, write_tone
+from helpers.filesystems import small_filesystem
 
 from runner.cli import main
 
@@ -287,3 +288,17 @@ def test_predict_never_replaces_an_output_when_nothing_was_scored(tmp_path, monk
     csv_out = ScoresCsv(out, ("a",))
     csv_out.close(keep=True)
     assert out.read_text() == "file,start_s,end_s,a\n"
+
+
+def test_a_full_disk_while_building_the_audio_cache_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    rows = [["x.wav", "a", "train"], ["y.wav", "b", "train"], ["z.wav", "a", "test"]]
+    name = manifest_sweep(tmp_path, rows)
+    with small_filesystem(tmp_path / "cache", "16k"):  # 3 s of float32 audio at 8 kHz: 96 KB
+        code = main(["plan", "--check-data", name])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "\n" not in err, err
+    assert err == (
+        f"specsweep: disk full at {tmp_path / 'cache'}: free space and run the same command again"
+    )
+    assert main(["plan", "--check-data", name]) == 0  # space freed: the same command works

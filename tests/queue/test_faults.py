@@ -8,13 +8,11 @@ The same faults through whole sweeps (real processes) are in test_faults_e2e.py 
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 import torch
+from helpers.filesystems import small_filesystem
 
 from runner.errors import DiskFull, UserError, disk_full_path
 from runner.queue.store import open_store
@@ -33,21 +31,6 @@ def open_queue(tmp_path: Path, max_retries: int = 1) -> SweepQueue:
     )
     store = open_store(f"journal:{tmp_path / 'q.journal'}", sweep.name)
     return SweepQueue.open(sweep, expand(sweep), store)
-
-
-@contextlib.contextmanager
-def small_filesystem(path: Path, size: str = "64k"):
-    """A tmpfs of `size` mounted at `path` (root only; skips the test where mounting fails)."""
-    path.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small file system needs root")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)])
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -11,9 +11,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from helpers.filesystems import small_filesystem
 from helpers.processes import finish, start_process
 from mlflow import MlflowClient
-from test_faults import small_filesystem
 from test_sweep_e2e import assert_each_point_once, mlflow_runs
 
 from runner.queue.store import open_store
