@@ -119,7 +119,8 @@ def wait_for_job(supervisor_pid: int, tracking_uri: str | None) -> int:
 
 def log_to_stderr() -> None:
     """The trial's log records (set-up, every epoch, warnings, a failure's traceback) to stderr,
-    which is the attempt's log file (`Job.log_path`)."""
+    which is the attempt's log file (`Job.log_path`). The child process's own set-up: `main`
+    calls it, never `run` (which tests call in their own process)."""
     import logging
 
     logging.basicConfig(
@@ -181,7 +182,6 @@ def run(job: Job, *, t_spawn_process: float | None = None, t_warm: float | None 
     """
     t_start = time.time()
     Status("starting", 0, job.epochs, t=t_start).write(job.status_path)
-    log_to_stderr()
     from runner.train.trial import run_trial
 
     callback = make_epoch_callback(job)
@@ -253,6 +253,7 @@ def main(argv: list[str]) -> int:
     # The supervisor stops a child with SIGINT (or SIGTERM): both end the run as `interrupted`.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    log_to_stderr()  # fd 2: the attempt's log (a warm spare redirects it when it takes its job)
     if argv[:1] == ["--wait"]:
         if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--tracking-uri"):
             print(USAGE, file=sys.stderr)
