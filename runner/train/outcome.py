@@ -3,7 +3,8 @@
     status, reason = failure_reason(err)   # ("FAILED", "oom"), ("KILLED", "pruned"), ...
 
 The reasons are the MLflow `reason` tag's values (README, "One trial: training, MAP, MLflow"):
-`pruned`, `interrupted`, `nan_loss`, `oom` or `error: <type>: <first line of the message>`.
+`pruned`, `interrupted`, `nan_loss`, `oom` or `error: <type>: <first line of the message>`;
+`run_trial` spells `oom` out with `oom_reason` (what ran out, what to change).
 """
 
 from __future__ import annotations
@@ -59,6 +60,16 @@ def failure_reason(err: BaseException) -> tuple[str, str]:
     return (
         "FAILED",
         f"error: {type(err).__name__}: {message}" if message else f"error: {type(err).__name__}",
+    )
+
+
+def oom_reason(device: torch.device) -> str:
+    """The reason of an out-of-memory trial, with what to change: it is not retried, since the
+    same batch size with the same neighbours on the GPU would run out again."""
+    where = f"on {device}" if device.type == "cuda" else "in host memory"
+    return (
+        f"oom: out of memory {where}; lower train.batch_size, or run fewer trials per GPU "
+        "(--jobs-per-gpu) or at once (--slots)"
     )
 
 
