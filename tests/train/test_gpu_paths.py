@@ -219,3 +219,34 @@ def test_a_compiled_cpu_trial_logs_its_compile_time_apart(tmp_path, data_dir):
     epochs = [h["metrics"]["epoch_time_s"] for h in result.history]
     assert m["compile_time_s"] > 2 * max(epochs), (m["compile_time_s"], epochs)
     assert m["train_time_s"] == pytest.approx(sum(epochs))
+
+
+# --------------------------------------------------------------------------- on a real GPU
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_device_generator_precision_memory_and_oom():
+    from runner.train.outcome import failure_reason, oom_reason
+
+    dev = resolve_device("cuda")
+    assert dev.index == torch.cuda.current_device()
+    with pytest.raises(UserError, match="this process sees"):
+        resolve_device(f"cuda:{torch.cuda.device_count()}")
+    torch.cuda.manual_seed(3)
+    state = ckpt.rng_state(dev)
+    first = torch.rand(4, device=dev)
+    ckpt.set_rng_state(state, dev)
+    assert torch.equal(torch.rand(4, device=dev), first)
+    major = torch.cuda.get_device_capability(dev)[0]
+    assert (Precision.for_device(TrainConfig(), dev).amp_dtype == torch.bfloat16) == (major >= 8)
+    torch.cuda.reset_peak_memory_stats(dev)
+    block = torch.empty(64 * 2**20, dtype=torch.uint8, device=dev)
+    synchronize(dev)
+    assert peak_memory_mb(dev) >= 64
+    del block
+    total = torch.cuda.get_device_properties(dev).total_memory
+    with pytest.raises(torch.cuda.OutOfMemoryError) as err:
+        torch.empty(2 * total, dtype=torch.uint8, device=dev)
+    assert failure_reason(err.value) == ("FAILED", "oom")
+    assert oom_reason(dev).startswith(f"oom: out of memory on {dev}")
