@@ -201,7 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         "--reps", type=int, default=4, help="timed passes per throughput variant (best is kept)"
     )
     parser.add_argument(
-        "--librosa-clips", type=int, default=16,
+        "--librosa-clips",
+        type=int,
+        default=16,
         help="clips librosa computes per pass (0: no librosa baseline)",
     )
     parser.add_argument(

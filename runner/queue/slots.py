@@ -49,7 +49,9 @@ class Slot:
         return "cuda" if self.gpu is not None else "cpu"
 
     def describe(self) -> str:
-        where = f"gpu {self.gpu}" if self.gpu is not None else "cpu"
+        # A UUID's first 8 hex digits tell the GPUs of a machine apart (`nvidia-smi -L` shows all).
+        short = self.gpu[:12] if self.gpu and self.gpu[:4] in ("GPU-", "MIG-") else self.gpu
+        where = f"gpu {short}" if self.gpu is not None else "cpu"
         return f"{where} ({self.threads} thread{'s' if self.threads > 1 else ''})"
 
     def env(self, base: dict[str, str]) -> dict[str, str]:
