@@ -14,12 +14,16 @@ is no device (so a typo cannot hide behind `if cuda`), the rest runs for real.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
 from helpers.tiny_trial import tiny_spec, uri
+from mlflow import MlflowClient
 from torch import nn
 
 from runner.errors import UserError
@@ -197,9 +201,13 @@ def test_the_frontend_stays_float32_under_bf16_autocast(tmp_path, data_dir):
     assert image.dtype == torch.float32 and logits.dtype == torch.bfloat16
 
 
-def test_bf16_and_channels_last_cpu_trials_log_the_same_metrics(tmp_path, data_dir):
+def test_bf16_and_channels_last_cpu_trials_log_the_same_metrics(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # as the supervisor hands a CPU slot over
     plain = _trial(tmp_path / "plain", data_dir)
     assert plain.finished, plain
+    client = MlflowClient(uri(tmp_path / "plain"))
+    env = json.loads(Path(client.download_artifacts(plain.run_id, "env.json")).read_text())
+    assert env["cuda_visible_devices"] == "" and env["cores"] == len(os.sched_getaffinity(0))
     for train in ({"amp": "bf16"}, {"channels_last": True}):
         result = _trial(tmp_path / next(iter(train)), data_dir, **train)
         assert result.finished, (train, result)
