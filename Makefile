@@ -20,7 +20,7 @@ define venv_install
 		|| { grep -v '^WARNING: Location' $(1)/install.log | tail -30; echo "specsweep: install failed; the whole log is $(1)/install.log"; exit 1; }
 endef
 
-.PHONY: install lock test test-latest test-slow test-multinode test-cuda lint format bench sweep ui report server clean
+.PHONY: install lock test test-latest test-slow test-multinode test-cuda device-wheels gpu-check lint format bench sweep ui report server clean
 
 install: $(STAMP)
 
@@ -64,6 +64,19 @@ test-slow: $(STAMP)
 # run them on a machine with a CUDA device; elsewhere they are skipped.
 test-cuda: $(STAMP)
 	$(BIN)/python -m pytest -q -m cuda
+
+# The wheels `make gpu-check` needs on a GPU machine without internet (MLflow, Optuna, soxr,
+# soundfile... for CPython 3.12 manylinux x86_64, the lock's versions; what the GPU image lacks):
+# into .whl/ with its list .whl/wheels.txt; fails past 60 MiB. Run where pip can download.
+device-wheels: $(STAMP)
+	$(BIN)/python benchmarks/device_wheels.py --dest .whl
+
+# The device check (README, "GPUs"): on a GPU machine with the repository and .whl/ copied over,
+# no venv and no network needed (the machine's own Python and torch). Results: $(GPU_CHECK_OUT).
+# `make gpu-check GPU_CHECK_ARGS=--dry-run` runs every step tiny on the CPU.
+GPU_CHECK_OUT ?= .gpu-check
+gpu-check:
+	$(PYTHON) benchmarks/gpu_check.py --out $(GPU_CHECK_OUT) --wheels .whl $(GPU_CHECK_ARGS)
 
 # Multi-node tests with real servers (a private PostgreSQL, installed with apt when missing; an
 # MLflow server; two supervisors): CI runs them on their own.

@@ -116,7 +116,7 @@ def bench_throughput(
         jobs[name, "forward"] = (lambda f=frontend: forward(f), batch)
         if any(p.requires_grad for p in frontend.parameters()):
             jobs[name, "fwd+bwd"] = (lambda f=frontend: forward_backward(f), batch)
-    for base in LIBROSA_BASES:
+    for base in LIBROSA_BASES if librosa_clips else ():  # 0: no baseline (librosa not installed)
         jobs[f"librosa {base}", "librosa"] = (lambda c=base: librosa_pass(clips, c), len(clips))
     for fn, _ in jobs.values():  # warm-up: allocations, FFT plans, numba compilation
         fn()
@@ -129,7 +129,7 @@ def bench_throughput(
         rates.setdefault(name, {})[kind] = jobs[name, kind][1] / seconds
     for name in VARIANTS:
         base = name.split()[0]
-        if base in LIBROSA_BASES:
+        if base in LIBROSA_BASES and librosa_clips:
             rates[name]["librosa"] = rates[f"librosa {base}"]["librosa"]
     return {name: rates[name] for name in VARIANTS}
 
@@ -201,7 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         "--reps", type=int, default=4, help="timed passes per throughput variant (best is kept)"
     )
     parser.add_argument(
-        "--librosa-clips", type=int, default=16, help="clips librosa computes per pass"
+        "--librosa-clips",
+        type=int,
+        default=16,
+        help="clips librosa computes per pass (0: no librosa baseline)",
     )
     parser.add_argument(
         "--train-batch", type=int, default=4, help="batch size of the ResNet-50 steps"

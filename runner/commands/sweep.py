@@ -59,7 +59,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--jobs-per-gpu", type=_positive, help="trials per GPU (default: resources.jobs_per_gpu)"
     )
     parser.add_argument(
-        "--gpus", type=_gpu_list, help="GPU indices to use, e.g. 0,1 (default: all visible)"
+        "--gpus",
+        type=_gpu_list,
+        help="GPUs to use, counted from 0 among the visible ones, e.g. 0,1; none = CPU only "
+        "(default: all visible)",
     )
     parser.add_argument(
         "--threads", type=_positive, help="CPU threads per slot (default: cores // slots)"
@@ -115,11 +118,13 @@ def _non_negative(text: str) -> int:
 
 
 def _gpu_list(text: str) -> tuple[int, ...]:
+    if text.strip().lower() == "none":
+        return ()
     try:
         return tuple(int(g) for g in text.split(",") if g.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text}: give GPU indices separated by commas, e.g. 0,1"
+            f"{text}: give GPU indices separated by commas, e.g. 0,1 (or none for the CPU)"
         ) from None
 
 
@@ -182,8 +187,10 @@ def run_sweep(
     the points that failed for good once more first. retry_command: the command line that does
     that, printed when the sweep ends with failures. strict: warnings are errors (exit 2).
     """
+    from runner.queue.gpus import check_gpus_usable
     from runner.queue.progress import Progress
-    from runner.queue.slots import plan_slots
+    from runner.queue.slots import gpu_envs, plan_slots
+    from runner.queue.spares import WORKER_COMMAND
     from runner.queue.store import open_store
     from runner.queue.study import SweepQueue
     from runner.queue.supervisor import Supervisor
@@ -196,9 +203,12 @@ def run_sweep(
     strict_check(lines, strict)
     # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.
     check_tracking(sweep.tracking.uri)
-    slots = plan_slots(sweep.resources)
+    slots = plan_slots(sweep.resources, source=f"{sweep_path}: resources.gpus / --gpus")
     progress = Progress.create(sweep.name, live=live)
     console = progress.console
+    # Torch can use the slots' GPUs (driver, device files), checked once before any trial starts.
+    for line in check_gpus_usable(worker_command or WORKER_COMMAND, gpu_envs(slots)):
+        console.print(f"  {line}", highlight=False)
     if check_data:  # before anything is enqueued: bad data stops here, with no trial started
         from runner.sweep.datacheck import check_data as load_every_dataset
 

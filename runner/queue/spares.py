@@ -21,12 +21,17 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner.queue.slots import Slot
+
+# A child: `WORKER_COMMAND JOB.json`, `--wait PID` (a warm spare) or `--probe-gpu`
+# (runner.queue.worker); tests substitute a stand-in.
+WORKER_COMMAND = [sys.executable, "-m", "runner.queue.worker"]
 
 
 def spawn(

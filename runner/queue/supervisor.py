@@ -29,7 +29,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING
 from runner.queue.job import ExitCode, Job, Pruning, Result, Status, ending
 from runner.queue.progress import Progress, SlotView
 from runner.queue.slots import Slot
-from runner.queue.spares import Spares, spawn
+from runner.queue.spares import WORKER_COMMAND, Spares, spawn
 from runner.queue.study import (
     ATTR_NOT_LEARNED,
     ATTR_RUN_ID,
@@ -117,7 +116,7 @@ class Supervisor:
         self.slot_dir = self.run_dir / f"{socket.gethostname()}-{os.getpid()}"
         # The child's command line: the job file appended (cold start), or `--wait PID` (a warm
         # spare, the job path sent on stdin); tests substitute a stand-in child.
-        self.worker_command = worker_command or [sys.executable, "-m", "runner.queue.worker"]
+        self.worker_command = worker_command or WORKER_COMMAND
         self.spares = Spares(
             self.worker_command,
             self.run_dir / "logs",

@@ -2,6 +2,7 @@
 
     python -m runner.queue.worker JOB.json                                  # run this job now
     python -m runner.queue.worker --wait SUPERVISOR_PID [--tracking-uri URI]  # a warm spare
+    python -m runner.queue.worker --probe-gpu     # what torch sees here, one line of JSON
 
 A *warm spare* is how the supervisor starts children: spawned for a slot while that slot's
 previous trial still runs, with the slot's `CUDA_VISIBLE_DEVICES` and thread variables already
@@ -246,13 +247,21 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-USAGE = "usage: python -m runner.queue.worker JOB.json | --wait SUPERVISOR_PID [--tracking-uri URI]"
+USAGE = (
+    "usage: python -m runner.queue.worker JOB.json | --wait SUPERVISOR_PID [--tracking-uri URI]"
+    " | --probe-gpu"
+)
 
 
 def main(argv: list[str]) -> int:
     # The supervisor stops a child with SIGINT (or SIGTERM): both end the run as `interrupted`.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    if argv == ["--probe-gpu"]:  # the supervisor's check that torch can use this slot's GPU
+        from runner.queue.gpus import PROBE
+
+        exec(PROBE, {})
+        return 0
     log_to_stderr()  # fd 2: the attempt's log (a warm spare redirects it when it takes its job)
     if argv[:1] == ["--wait"]:
         if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--tracking-uri"):

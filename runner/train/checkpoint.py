@@ -121,27 +121,33 @@ def _fsync_dir(directory: Path) -> None:
 # --------------------------------------------------------------------------- random generators
 
 
-def rng_state() -> dict[str, Any]:
-    """Every global random generator's state, as tensors and plain values (weights_only-safe)."""
+def rng_state(device: torch.device | None = None) -> dict[str, Any]:
+    """Every global random generator's state, as tensors and plain values (weights_only-safe):
+    CPU ones, and the CUDA generator of the trial's `device` only (a resumed trial may see
+    other GPUs, or fewer)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
     state = {
         "torch": torch.get_rng_state(),
         "numpy": [name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached],
         "python": _to_lists(random.getstate()),
     }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device is not None and device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what `rng_state` returned."""
+def set_rng_state(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore what `rng_state` returned; the CUDA generator onto the trial's `device`."""
     torch.set_rng_state(state["torch"])
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     random.setstate(_to_tuples(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda")
+    if cuda is not None and device is not None and device.type == "cuda":
+        if isinstance(cuda, list):  # written before one device's state was kept: every GPU's
+            cuda = cuda[device.index or 0] if len(cuda) > (device.index or 0) else None
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda, device)
 
 
 def _to_lists(value):

@@ -5,7 +5,8 @@
 The reasons are the MLflow `reason` tag's values (README, "One trial: training, MAP, MLflow"):
 `pruned`, `interrupted`, `nan_loss`, `oom`, `disk full at <path>: ...` (not the trial's fault: a
 sweep stops and resumes it when run again) or `error: <type>: <first line of the message>`; always
-one line of at most `MAX_REASON_CHARS`, never a database's SQL.
+one line of at most `MAX_REASON_CHARS`, never a database's SQL. `run_trial` spells `oom` out with
+`oom_reason` (what ran out, what to change).
 """
 
 from __future__ import annotations
@@ -79,6 +80,16 @@ def error_reason(err: BaseException) -> str:
         f"error: {type(err).__name__}: {message}" if message else f"error: {type(err).__name__}"
     )
     return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
+
+
+def oom_reason(device: torch.device) -> str:
+    """The reason of an out-of-memory trial, with what to change: it is not retried, since the
+    same batch size with the same neighbours on the GPU would run out again."""
+    where = f"on {device}" if device.type == "cuda" else "in host memory"
+    return (
+        f"oom: out of memory {where}; lower train.batch_size, or run fewer trials per GPU "
+        "(--jobs-per-gpu) or at once (--slots)"
+    )
 
 
 def is_out_of_memory(err: BaseException) -> bool:

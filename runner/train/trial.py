@@ -16,7 +16,8 @@ A trial is one grid point and one seed (`runner.sweep.spec.TrialSpec`). It
 - logs the final epoch's metrics (never the best epoch's), per-class AP tables, the preview and
   what the learnable compressions learned (`frontend_params.json`);
 - ends the run FINISHED only when all of that succeeded. Otherwise FAILED with reason `nan_loss`,
-  `oom` or `error: <type>: <message>`, or KILLED with `pruned` or `interrupted` (Ctrl-C / SIGTERM,
+  `oom: ...` (never retried: the same batch on the same GPU does not fit the next time either)
+  or `error: <type>: <message>`, or KILLED with `pruned` or `interrupted` (Ctrl-C / SIGTERM,
   re-raised after the run is marked).
 
 The phases' work is `runner.train.running`; the device and seeds `runtime`; how a trial ends
@@ -41,7 +42,7 @@ from runner.tracking import logged_models, system_metrics
 from runner.tracking.trial_runs import TrialTracker
 from runner.train import checkpoint as ckpt
 from runner.train.artifacts import FRONTEND_PARAMS_ARTIFACT
-from runner.train.outcome import TrialPruned, TrialResult, error_reason, failure_reason
+from runner.train.outcome import TrialPruned, TrialResult, error_reason, failure_reason, oom_reason
 from runner.train.running import EpochCallback, RunningTrial
 from runner.train.runtime import resolve_device
 
@@ -105,6 +106,8 @@ def run_trial(
         trial.keep_model(log_model, Path(model_root))
     except BaseException as err:
         status, reason = failure_reason(err, store_path(tracking_uri))
+        if reason == "oom":
+            reason = oom_reason(dev)
         log.warning("trial %s: %s (%s)", spec.run_name, status, reason)
         system_metrics.stop(monitor)
         if reason.startswith("error: ") and not isinstance(err, UserError):  # where it happened
@@ -114,9 +117,9 @@ def run_trial(
             ckpt.remove_checkpoint(trial.checkpoint_dir)
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise
-        return dataclasses.replace(
-            trial.result(status, reason, {}), user_error=isinstance(err, UserError)
-        )
+        # A UserError or an out-of-memory: the same attempt would fail the same way again.
+        final = isinstance(err, UserError) or reason.startswith("oom")
+        return dataclasses.replace(trial.result(status, reason, {}), user_error=final)
     system_metrics.stop(monitor)
     tracker.end("FINISHED")
     ckpt.remove_checkpoint(trial.checkpoint_dir)
