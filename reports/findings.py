@@ -83,7 +83,7 @@ def _versus_takeaways(versus: Sequence[VersusBaseline], sets) -> list[str]:
         items.append(f"Frontends against {BASELINE} on {s}, best: {top.sentence(s)}{verdict}")
     costly = max(versus, key=lambda v: v.time_ratio)
     items.append(
-        f"Costliest frontend: {costly.config.label} at {costly.cost_text()} (the seed study saw "
+        f"Costliest frontend: {costly.config.label} at {costly.cost_text()} (the Merlin study saw "
         "trainable PCEN take up to about 1.5× as long as dB)."
     )
     return items

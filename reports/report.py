@@ -5,7 +5,7 @@
 
 This module runs the analysis once, draws the figures (`reports.figures`), builds the page's
 blocks (`reports.sections`) and writes them out (`reports.document`). The takeaways are
-computed (`reports.findings`), the seed's three kinds: what wins and by how much (paired
+computed (`reports.findings`), the Merlin study's three kinds: what wins and by how much (paired
 differences between configurations that differ in one factor only), what it costs in training
 time (the Pareto front), and which differences the seed-to-seed noise could explain.
 """

@@ -231,7 +231,7 @@ def _status_blocks(table: SweepTable, configs: Sequence[Configuration]) -> list[
     return blocks
 
 
-# The seed study's seed-to-seed std (n = 5): on its curated test set and on the low-SNR SWAMP set.
+# The Merlin study's seed-to-seed std (n = 5): on its curated test set and on the low-SNR SWAMP set.
 SEED_STUDY_STD = {"test": 0.010, "field": 0.017}
 SEED_STUDY_SET = {"test": "its curated test set", "field": "SWAMP, its low-SNR field set"}
 
@@ -248,7 +248,7 @@ def _noise_blocks(configs, sets, sigma, comps, keys) -> list[Block]:
         tied = within_noise_of_best(configs, s, sd)
         study = SEED_STUDY_STD.get(s)
         beside = (
-            f" (the seed study: {study:.3f} on {SEED_STUDY_SET[s]})" if study is not None else ""
+            f" (the Merlin study: {study:.3f} on {SEED_STUDY_SET[s]})" if study is not None else ""
         )
         text = (
             f"{s}: pooled seed-to-seed std {sd:.3f} MAP{beside}, over {n} configurations with "
@@ -272,7 +272,7 @@ def _noise_blocks(configs, sets, sigma, comps, keys) -> list[Block]:
         (c.label, str(len(c.seeds)), *(_num(stds[s].get(c.cfg_key)) for s in sets)) for c in configs
     ]
     rows.append(("pooled", "", *(_num(sigma[s]) for s in sets)))
-    rows.append(("seed study (n = 5)", "5", *(_num(SEED_STUDY_STD.get(s)) for s in sets)))
+    rows.append(("Merlin study (n = 5)", "5", *(_num(SEED_STUDY_STD.get(s)) for s in sets)))
     return [
         Heading("Seed noise"),
         Paragraph(

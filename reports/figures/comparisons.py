@@ -28,7 +28,7 @@ def frontend_comparison(
     key: str = "frontend.compression",
     max_rows: int = 30,
 ) -> Figure | None:
-    """MAP per frontend on each evaluation set side by side (the seed's test-vs-SWAMP figure):
+    """MAP per frontend on each evaluation set side by side (the Merlin study's test-vs-SWAMP figure):
     one row per configuration, sorted by MAP on the first set, a dot at the mean and ±1 std bars,
     coloured by `key`. None when the sweep does not vary `key`."""
     if key not in keys or not configs:

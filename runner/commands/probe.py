@@ -21,6 +21,7 @@ import logging
 import math
 import tempfile
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.errors import UserError
 
 DEFAULT_LRS = {"sgd": (0.1, 0.03), "adamw": (0.003, 0.001)}
@@ -31,9 +32,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "probe",
         help="a few short trials over optimizer x lr: which recipe learns fastest on this data",
-        description=__doc__.split("\n\n")[0],
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/mine.yaml")
+    parser.add_argument(
+        "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/mine.yaml"
+    )
     parser.add_argument(
         "--epochs", type=int, help=f"epochs per probe trial (default: {DEFAULT_EPOCHS}, "
         "or the sweep's epochs when fewer)",

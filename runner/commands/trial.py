@@ -26,6 +26,7 @@ import logging
 import signal
 import sys
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.errors import UserError
 from runner.queue.job import ExitCode
 
@@ -34,9 +35,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "trial",
         help="run one trial of a sweep in the foreground",
-        description="Train and evaluate one trial (grid point x seed) and log it to MLflow.",
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/demo.yaml")
+    parser.add_argument(
+        "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/demo.yaml"
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--name", help="the trial's name as `specsweep plan` lists it")
     which.add_argument("--index", type=int, help="the trial's 0-based index in `specsweep plan`")

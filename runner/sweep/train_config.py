@@ -1,6 +1,6 @@
 """The `train` and `eval` sections of a sweep: the training recipe and the evaluation sets.
 
-The defaults are the seed's recipe (the Merlin Part 1 study): BCE with logits, SGD with initial
+The defaults are the Merlin study's Part 1 recipe: BCE with logits, SGD with initial
 learning rate 0.1 and piecewise-constant decay, 90 epochs, spectrogram augmentations, except that
 the output layer's bias starts at the log-odds of each class's training frequency
 (`head_bias_init: prior`), so training does not spend its first epochs learning base rates. The
@@ -213,7 +213,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation: MAP on each named set of the data (e.g. the seed's `test` and low-SNR `field`).
+    """Evaluation: MAP on each named set of the data (e.g. the Merlin study's `test` and low-SNR `field`).
 
     sets            split names of the dataset; the final metrics come from the last epoch
                     (never the best epoch on a test set: docs/design.md, decision 9)

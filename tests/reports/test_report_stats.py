@@ -199,7 +199,7 @@ def test_report_has_the_cost_table_and_the_learned_parameters(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| pcen | 3 | 2.3 min | 1.40 (1.30–1.50) |" in md
     assert "Costliest frontend: pcen at 1.40× db's training time" in md
-    assert "the seed study: 0.010 on its curated test set" in md
-    assert "the seed study: 0.017 on SWAMP, its low-SNR field set" in md
+    assert "the Merlin study: 0.010 on its curated test set" in md
+    assert "the Merlin study: 0.017 on SWAMP, its low-SNR field set" in md
     assert "On field: pcen beat db: +0.053 MAP [" in md
     assert "Beyond the seed noise (95% interval excludes 0): pcen." in md
