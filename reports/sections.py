@@ -23,7 +23,7 @@ from reports.analysis import (
 )
 from reports.document import Block, Bullets, Heading, Image, Paragraph, Table
 from reports.durations import format_duration
-from reports.findings import map_text, takeaway_sentences
+from reports.findings import map_text, noise_note, takeaway_sentences
 from reports.learning import learning_warning
 from reports.table import SweepTable
 
@@ -62,8 +62,10 @@ def report_blocks(
             )
         )
     else:
+        note = noise_note(comps, sets)
         blocks += [
             Heading("Takeaways"),
+            *([Paragraph(note)] if note else []),
             Bullets(tuple(takeaway_sentences(table, configs, sets, sigma, comps, versus))),
         ]
         blocks += _map_vs_time_blocks(table)
@@ -137,7 +139,10 @@ def _factor_section(comps, sets, keys, drawn: set[str]) -> list[Block]:
         ),
     ]
     if "factor_effects" in drawn:
-        for s in sets:
+        # The first set's sentences are takeaways already: said once, up there.
+        if comps[sets[0]]:
+            blocks.append(Paragraph(f"On {sets[0]}: the sentences are in the takeaways above."))
+        for s in sets[1:]:
             blocks.append(Bullets(tuple(f"On {s}: {c.sentence(keys)}" for c in comps[s])))
     return blocks
 

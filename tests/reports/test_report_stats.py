@@ -82,7 +82,8 @@ def test_one_seed_is_never_called_significant():
     assert comp.winner == ("mel",) and not comp.test.noise_estimated
     assert not comp.significant and comp.test.low is None and comp.test.p_value is None
     assert comp.sentence(KEYS).startswith("mel ahead of linear in 2 of 2 pairs, +0.2")
-    assert comp.sentence(KEYS).endswith("1 seed: noise not estimated, so not called a difference.")
+    assert comp.sentence(KEYS).endswith("× the training time.")  # no verdict, no interval
+    assert "beat" not in comp.sentence(KEYS) and "[" not in comp.sentence(KEYS)
     fig = figures.factor_effects({"test": [comp]}, KEYS)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "1 seed: noise not estimated (bar: range)" in legend
