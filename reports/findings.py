@@ -47,7 +47,7 @@ def takeaway_sentences(table, configs, sets, sigma, comps, versus) -> list[str]:
         items.append(f"On {primary}: {comp.sentence(keys)}")
     if len(sets) > 1 and any(comps[s] for s in sets[1:]):
         items.append(
-            f"Factor effects on {', '.join(sets[1:])}: in the report's \"Factor effects\" section."
+            f'Factor effects on {", ".join(sets[1:])}: in the report\'s "Factor effects" section.'
         )
     return items
 
@@ -73,7 +73,9 @@ def _fastest_sentence(fastest: Configuration, best: Configuration, eval_set: str
     """The Pareto front's fastest configuration against the best one: how much faster, how much
     MAP it gives up; "about as fast as the best" when the times are within 5%."""
     ratio = best.train_time_s / fastest.train_time_s
-    speed = f"{ratio:.1f}× faster than the best" if ratio >= SAME_TIME else "about as fast as the best"
+    speed = (
+        f"{ratio:.1f}× faster than the best" if ratio >= SAME_TIME else "about as fast as the best"
+    )
     return (
         f"Fastest on the Pareto front ({eval_set}): {fastest.label}, {map_text(fastest, eval_set)} "
         f"MAP in {format_duration(fastest.train_time_s, style='unit')} ({speed}, "
