@@ -25,6 +25,7 @@ from reports.document import Block, Bullets, Heading, Image, Paragraph, Table
 from reports.durations import format_duration
 from reports.findings import map_text, noise_note, takeaway_sentences
 from reports.learning import learning_warning
+from reports.setup import setup_lines
 from reports.table import SweepTable
 
 # Small-multiple figures (gallery, curves) show at most this many configurations, in grid order:
@@ -54,6 +55,7 @@ def report_blocks(
     if warning:
         blocks.append(Paragraph(f"WARNING: {warning}"))
     blocks += _status_blocks(table, configs)
+    blocks += [Paragraph(line) for line in setup_lines(table)]
     if not configs:
         blocks.append(
             Paragraph(

@@ -89,3 +89,25 @@ def test_equal_training_times_are_not_called_faster():
     rows[0] = (256, "linear", 0, {"test": 0.60}, 50.0)
     items = takeaways(_table(rows, sets=("test",)))
     assert any("2.0× faster than the best" in i for i in items), items
+
+
+def test_map_vs_time_labels_a_cluster_of_same_labelled_points_once():
+    from reports import figures, summarise
+
+    keys = ("frontend.win_length", "frontend.scale", "frontend.hop_length")  # hop: the label
+    rows = [  # four points on top of each other, all hop 128; one far away, also hop 128
+        ((256, "linear", 128), 0.600, 100.0),
+        ((256, "mel", 128), 0.601, 100.5),
+        ((512, "linear", 128), 0.602, 101.0),
+        ((512, "mel", 128), 0.600, 100.2),
+        ((1024, "mel", 128), 0.800, 400.0),
+    ]
+    trials = tuple(
+        Trial(
+            f"r{i}", f"c{i}", f"k{i}", 0, "finished", dict(zip(keys, v)), {"test": m}, t
+        )
+        for i, (v, m, t) in enumerate(rows)
+    )
+    fig = figures.map_vs_time(summarise(SweepTable("e", keys, ("test",), trials)), keys, ["test"])
+    labels = [t.get_text() for t in fig.axes[0].texts if t.get_text() == "128"]
+    assert len(labels) == 2  # one for the cluster of four, one for the point far away

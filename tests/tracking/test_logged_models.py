@@ -165,8 +165,34 @@ def test_experiment_description_and_ui_views(swept):
     assert "params.`frontend.scale`" in view["selectedColumns"]
     grouped = json.loads(exp.tags["mlflow.sharedViewState.specsweep-by-config"])
     assert grouped["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "config"}]
+    # Both views show the trials and not the summary run (the UI runs the same search).
+    assert view["searchFilter"] == grouped["searchFilter"]
+    shown = client.search_runs([exp.experiment_id], view["searchFilter"])
+    assert sorted(r.info.run_id for r in shown) == sorted(r.info.run_id for r in runs)
+    assert summary.info.run_id not in {r.info.run_id for r in shown}
     url = experiment_page.runs_url("http://127.0.0.1:5000", exp.experiment_id)
     assert url.endswith("runs?workflowType=machine_learning&viewStateShareKey=specsweep")
+
+
+def test_the_report_says_what_was_fixed_and_where_the_times_were_measured(swept):
+    import platform
+
+    from reports.setup import setup_lines
+    from runner.tracking.runs import read_sweep
+
+    table = read_sweep(MlflowClient(swept["uri"]), "tiny")
+    finished = [t for t in table.trials if t.finished]
+    assert table.fixed["frontend.sample_rate"] == SR and table.fixed["data.clip_s"] == 1.5
+    assert "frontend.scale" not in table.fixed  # swept, so not fixed
+    (machine,) = table.machines  # one machine, read from every finished run's env.json
+    assert machine["hostname"] == platform.node() and machine["device"] == "cpu"
+    assert machine["trials"] == len(finished)
+    assert machine["at_once"] == 1  # run_trial one after another, never two at once
+    fixed, measured = setup_lines(table)
+    assert fixed.startswith("Fixed settings (the same in every finished trial): model ")
+    assert f"{SR} Hz, 1.5 s clips." in fixed
+    assert measured.startswith(f"Training times measured on {platform.node()} (")
+    assert f"{machine['torch_threads']} torch thread" in measured
 
 
 def test_system_metrics_are_logged(swept):
