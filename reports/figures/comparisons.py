@@ -175,11 +175,18 @@ def _factor_legend(fig, kinds: set[str]) -> None:
     }
     handles = [
         Line2D(
-            [], [], ls="none", marker="D", ms=8, color=colour, mec="black", label=label,
+            [],
+            [],
+            ls="none",
+            marker="D",
+            ms=8,
+            color=colour,
+            mec="black",
+            label=label,
             mfc="white" if kind == "one_seed" else colour,
         )
         for kind, (colour, label) in legend.items()
         if kind in kinds
-    ]  # fmt: skip
+    ]
     handles.append(Line2D([], [], ls="none", marker="o", ms=4, color="0.4", label="one difference"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)

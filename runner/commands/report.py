@@ -114,9 +114,13 @@ def command(args: argparse.Namespace) -> int:
         )
     exp = runs.find_experiment(client, experiment)
     text = experiment_page.description(
-        experiment, takeaways(table), exp.experiment_id, run_id,
-        f"{len(table.trials)} trials ({counts}).", models_line,
-    )  # fmt: skip
+        experiment,
+        takeaways(table),
+        exp.experiment_id,
+        run_id,
+        f"{len(table.trials)} trials ({counts}).",
+        models_line,
+    )
     experiment_page.write_description(client, exp.experiment_id, text)
     print(f"report: wrote the takeaways into experiment {experiment!r}'s description in the UI")
     return 0

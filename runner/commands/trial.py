@@ -85,8 +85,11 @@ def command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signal.signal(signal.SIGTERM, _terminate)  # `kill`, a batch system: end the run as KILLED too
     epochs = spec.config.train.epochs
-    print(f"trial {spec.index} {spec.run_name} (cfg_key {spec.cfg_key}) -> {uri}, "
-          f"experiment {experiment}", flush=True)  # fmt: skip
+    print(
+        f"trial {spec.index} {spec.run_name} (cfg_key {spec.cfg_key}) -> {uri}, "
+        f"experiment {experiment}",
+        flush=True,
+    )
 
     def progress(epoch: int, metrics: dict[str, float]) -> None:
         print(format_epoch(epoch, epochs, metrics), flush=True)
@@ -121,8 +124,10 @@ def command(args: argparse.Namespace) -> int:
         maps = "  ".join(
             f"{k}{s} {m[k + s]:.4f}" for s in sets for k in ("map_", "file_map_") if k + s in m
         )
-        print(f"FINISHED  {maps}  train_time_s {m['train_time_s']:.1f}  "
-              f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}")  # fmt: skip
+        print(
+            f"FINISHED  {maps}  train_time_s {m['train_time_s']:.1f}  "
+            f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}"
+        )
         print(f"learned={'yes' if m.get('learned') else 'no'}: {result.learned_reason}")
     else:
         print(f"{result.status}: {result.reason} (run {result.run_id})", file=sys.stderr)

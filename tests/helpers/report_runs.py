@@ -184,10 +184,27 @@ def log_experiments(client, tmp: Path) -> None:
     for i, cfg in enumerate(merlin_grid()[6:10]):
         for seed in (0, 1):
             if (i, seed) in unfinished:
-                log_trial(client, partial, tmp, cfg, seed, sweep="partial", maps=None,
-                          train_time_s=None, **unfinished[(i, seed)])  # fmt: skip
+                log_trial(
+                    client,
+                    partial,
+                    tmp,
+                    cfg,
+                    seed,
+                    sweep="partial",
+                    maps=None,
+                    train_time_s=None,
+                    **unfinished[(i, seed)],
+                )
             if (i, seed) not in unfinished or (i, seed) == (3, 0):
-                log_trial(client, partial, tmp, cfg, seed, sweep="partial",
-                          maps={"test": 0.7 + 0.01 * i + 0.002 * seed},
-                          train_time_s=600.0 + 10 * i, attempt=2 if (i, seed) == (3, 0) else 1)  # fmt: skip
+                log_trial(
+                    client,
+                    partial,
+                    tmp,
+                    cfg,
+                    seed,
+                    sweep="partial",
+                    maps={"test": 0.7 + 0.01 * i + 0.002 * seed},
+                    train_time_s=600.0 + 10 * i,
+                    attempt=2 if (i, seed) == (3, 0) else 1,
+                )
     client.create_experiment("empty")

@@ -102,9 +102,17 @@ def test_no_clear_difference_reads_as_such():
     for (scale, win), maps in rows.items():
         for s, m in enumerate(maps):
             trials.append(
-                Trial(f"{scale}{win}{s}", f"{scale}{win}", f"k{scale}{win}", s, "finished",
-                      {KEYS[0]: win, KEYS[1]: scale}, {"test": m}, 100.0)
-            )  # fmt: skip
+                Trial(
+                    f"{scale}{win}{s}",
+                    f"{scale}{win}",
+                    f"k{scale}{win}",
+                    s,
+                    "finished",
+                    {KEYS[0]: win, KEYS[1]: scale},
+                    {"test": m},
+                    100.0,
+                )
+            )
     comp = scale_comparison(SweepTable("hand", KEYS, ("test",), tuple(trials)))
     assert sorted(comp.replicates) == pytest.approx([-0.02, -0.01, 0.02, 0.03])
     low, high = t_interval([0.02, -0.01, 0.03, -0.02])
@@ -169,10 +177,18 @@ def frontend_table(with_params=True):
                     },
                 }
             trials.append(
-                Trial(f"{level}{seed}", names[level], f"k{level}", seed, "finished",
-                      dict(zip(keys, level)), {"test": test, "field": field},
-                      float(times[level][seed]), frontend_params=params)
-            )  # fmt: skip
+                Trial(
+                    f"{level}{seed}",
+                    names[level],
+                    f"k{level}",
+                    seed,
+                    "finished",
+                    dict(zip(keys, level)),
+                    {"test": test, "field": field},
+                    float(times[level][seed]),
+                    frontend_params=params,
+                )
+            )
     return SweepTable("frontends", keys, ("test", "field"), tuple(trials))
 
 

@@ -218,10 +218,23 @@ def test_predict_windows_csv_and_raven_tables(swept, tmp_path, capsys):
     for name, seconds in lengths.items():
         sf.write(audio / name, 0.05 * rng.standard_normal(round(seconds * 44100)), 44100)
     out, raven = tmp_path / "scores.csv", tmp_path / "raven"
-    code = main([
-        "predict", model_run(swept), str(audio), "--out", str(out), "--raven", str(raven),
-        "--threshold", "0.0", "--tracking-uri", swept["uri"], "--hop-s", "1.0",
-    ])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            model_run(swept),
+            str(audio),
+            "--out",
+            str(out),
+            "--raven",
+            str(raven),
+            "--threshold",
+            "0.0",
+            "--tracking-uri",
+            swept["uri"],
+            "--hop-s",
+            "1.0",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = list(csv.DictReader(out.open()))
     scorer = next(iter(swept["scorers"].values()))
@@ -251,10 +264,19 @@ def test_predict_counts_and_names_a_corrupt_file(swept, tmp_path, capsys):
     sf.write(good, 0.05 * np.random.default_rng(0).standard_normal(SR * 2), SR)
     bad.write_bytes(b"fLaC this is not audio" * 10)
     out = tmp_path / "s.csv"
-    code = main([
-        "predict", model_run(swept), str(good), str(bad), str(tmp_path / "missing.wav"),
-        "--out", str(out), "--tracking-uri", swept["uri"],
-    ])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            model_run(swept),
+            str(good),
+            str(bad),
+            str(tmp_path / "missing.wav"),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            swept["uri"],
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "2 of 3 file(s) could not be scored" in err
@@ -299,10 +321,18 @@ def test_ui_mistakes_are_one_line_errors(swept, capsys):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        code = main([
-            "ui", "--experiment", "tiny", "--tracking-uri", swept["uri"], "--port", str(port),
-            "--no-browser",
-        ])  # fmt: skip
+        code = main(
+            [
+                "ui",
+                "--experiment",
+                "tiny",
+                "--tracking-uri",
+                swept["uri"],
+                "--port",
+                str(port),
+                "--no-browser",
+            ]
+        )
     err = capsys.readouterr().err
     assert code == 2 and f"--port {port}: 127.0.0.1:{port} is already in use" in err
     code = main(["ui", "--experiment", "tiyn", "--tracking-uri", swept["uri"], "--no-browser"])
