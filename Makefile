@@ -99,7 +99,7 @@ ui: $(STAMP)
 report: $(STAMP)
 	$(BIN)/specsweep report $(SWEEP)
 
-# A team MLflow tracking server on 127.0.0.1:5000 (see README, Multi-node); e.g.
+# A team MLflow tracking server on 127.0.0.1:5000 (see docs/multinode.md); e.g.
 # make server SERVER_ARGS="--host 0.0.0.0 --port 5001"
 server: $(STAMP)
 	$(BIN)/specsweep server $(SERVER_ARGS)

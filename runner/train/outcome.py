@@ -2,7 +2,7 @@
 
     status, reason = failure_reason(err)   # ("FAILED", "oom"), ("KILLED", "pruned"), ...
 
-The reasons are the MLflow `reason` tag's values (README, "One trial: training, MAP, MLflow"):
+The reasons are the MLflow `reason` tag's values (docs/training.md, "Failures"):
 `pruned`, `interrupted`, `nan_loss`, `oom` or `error: <type>: <first line of the message>`.
 """
 
