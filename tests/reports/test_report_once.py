@@ -103,9 +103,7 @@ def test_map_vs_time_labels_a_cluster_of_same_labelled_points_once():
         ((1024, "mel", 128), 0.800, 400.0),
     ]
     trials = tuple(
-        Trial(
-            f"r{i}", f"c{i}", f"k{i}", 0, "finished", dict(zip(keys, v)), {"test": m}, t
-        )
+        Trial(f"r{i}", f"c{i}", f"k{i}", 0, "finished", dict(zip(keys, v)), {"test": m}, t)
         for i, (v, m, t) in enumerate(rows)
     )
     fig = figures.map_vs_time(summarise(SweepTable("e", keys, ("test",), trials)), keys, ["test"])
