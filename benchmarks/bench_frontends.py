@@ -3,14 +3,14 @@
     .venv/bin/python benchmarks/bench_frontends.py            # both parts, a few minutes on 2 cores
     .venv/bin/python benchmarks/bench_frontends.py --device cuda --train-batch 64
 
-1. Throughput (clips/s): a batch of 64 three-second clips at the seed's best setting (22050 Hz, window 512,
+1. Throughput (clips/s): a batch of 64 three-second clips at the Merlin study's best setting (22050 Hz, window 512,
    hop 128, 128 mel bands, 128x512 image) through each compression, against librosa computing the
    same image one clip at a time (what a CPU data loader does today). librosa has no learnable
    parameters, so it runs exp and PCEN with the frontend's initial values.
 2. Training step: ResNet-50 (timm, random init, in_chans = 3) on 128x512 images, forward +
    backward + SGD step, with the dB frontend and with per-band learnable looped PCEN in front.
    The two are timed alternately in one process (A B A B ...) so machine noise hits both; the
-   figure is the ratio of their medians (the seed saw up to 1.5; the target is <= 1.05).
+   figure is the ratio of their medians (the Merlin study saw up to 1.5; the target is <= 1.05).
 """
 
 from __future__ import annotations

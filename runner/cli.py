@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import os
 import sys
 
@@ -16,18 +17,36 @@ from runner.errors import UserError, disk_full_message, disk_full_path
 # Each name is a module in runner/commands/ with `add_parser(subparsers)` and `command(args)`.
 SUBCOMMANDS = ("plan", "trial", "sweep", "report", "ui", "predict", "probe", "server")
 
+EXAMPLES = """examples:
+  specsweep plan sweeps/demo.yaml        # what a sweep file expands to, without running anything
+  specsweep sweep sweeps/demo.yaml       # train every trial, resumably
+  specsweep report sweeps/demo.yaml      # reports/out/demo/report.html from the sweep's runs
+  specsweep ui sweeps/demo.yaml          # the MLflow UI on the runs, ranked by MAP
+  specsweep COMMAND --help               # each command's options and examples"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="specsweep",
         description="Sweep spectrogram settings, train a CNN per point, compare MAP and training time.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"specsweep {version()}")
     subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         module = importlib.import_module(f"runner.commands.{name}")
         sub = module.add_parser(subparsers)
         sub.set_defaults(_command=module.command)
     return parser
+
+
+def version() -> str:
+    """The installed specsweep's version (pyproject.toml's, as pip recorded it)."""
+    try:
+        return importlib.metadata.version("specsweep")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown (not installed; run `make install`)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ import sys
 
 import yaml
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.sweep import schema as _schema
 from runner.sweep.datacheck import WARNING, strict
 from runner.sweep.grid import expand, find, grid_warnings
@@ -24,9 +25,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "plan",
         help="list the trials a sweep file expands to",
-        description="Validate a sweep file and list its configurations (name, swept values, cfg_key).",
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/merlin_part1.yaml")
+    parser.add_argument(
+        "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/merlin_part1.yaml"
+    )
     parser.add_argument(
         "--check-data",
         action="store_true",

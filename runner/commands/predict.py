@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from runner.commands import help_from_doc
 from runner.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -31,8 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "predict",
         help="score recordings with a logged model (CSV per window, Raven selection tables)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **help_from_doc(__doc__),
     )
     parser.add_argument("model", metavar="MODEL", help="run id, runs:/..., models:/... or folder")
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files or folders")

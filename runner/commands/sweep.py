@@ -19,6 +19,7 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.servers.remote import (
     check_tracking,
     check_tracking_scheme,
@@ -47,13 +48,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "sweep",
         help="run a sweep: every trial once, in parallel, resumable",
-        description=(
-            "Run every trial of a sweep file on this machine (one child process per slot), "
-            "tracking them in an Optuna study and MLflow. Ctrl-C stops gracefully (twice: at "
-            "once); running the same command again resumes."
-        ),
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/demo.yaml")
+    parser.add_argument(
+        "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/demo.yaml"
+    )
     parser.add_argument("--slots", type=_positive, help="trials at once (default: resources.slots)")
     parser.add_argument(
         "--jobs-per-gpu", type=_positive, help="trials per GPU (default: resources.jobs_per_gpu)"

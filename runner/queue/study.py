@@ -130,12 +130,6 @@ class Point:
                 return t
         return self.attempts[-1] if self.attempts else None
 
-    def last_reason(self) -> str | None:
-        for t in reversed(self.attempts):
-            if ATTR_REASON in t.user_attrs:
-                return str(t.user_attrs[ATTR_REASON])
-        return None
-
 
 @dataclass(frozen=True)
 class Attempt:

@@ -36,16 +36,13 @@ from runner.servers.remote import check_tracking_scheme
 from runner.sweep import limits
 from runner.sweep.train_config import EvalConfig, TrainConfig
 
-# The sections a grid axis may sweep, in the order a trial's config lists them.
-TRIAL_SECTIONS = ("data", "frontend", "model", "train", "eval")
-
 
 @dataclass(frozen=True)
 class GridConfig:
     """The swept axes. Keys are dotted paths into the trial sections (`frontend.hop_length`).
 
     axes     key -> list of values; the Cartesian product of all axes
-    linked   key -> {by: other key, values: {value of other key: [values of key]}}: the seed ties
+    linked   key -> {by: other key, values: {value of other key: [values of key]}}: the Merlin study ties
              image size to hop this way (see sweeps/merlin_part1.yaml)
     zip      list of {key: [values]} groups whose lists move together (one axis per group)
     exclude  list of {key: value}; points matching every key of a rule are dropped

@@ -10,7 +10,7 @@ The limits, and what they are for:
     MAX_TRIALS        100,000   trials in one sweep (points x seeds). Each is a training run;
                                 a bigger grid is usually a typo (an axis listed twice, seeds in
                                 the millions). `--allow-large` lifts it.
-    MAX_SEEDS         1,000     replicates per configuration (the seed study used a few to
+    MAX_SEEDS         1,000     replicates per configuration (the Merlin study used a few to
                                 estimate the spread).
     MAX_IMAGE_PIXELS  2^24      pixels of one example's image (H x W) and of its spectrogram
                                 before the resize (bands x frames, FFT bins x frames):
@@ -25,7 +25,7 @@ The limits, and what they are for:
                                 beside it. `--allow-large` lifts it.
     MAX_JOBS_PER_GPU  16        trials sharing one GPU (`--jobs-per-gpu`); `--allow-large`.
 
-The seed's largest image is 128 x 1024 (0.13 M pixels); a batch of 64 of them is 32 MiB.
+The Merlin study's largest image is 128 x 1024 (0.13 M pixels); a batch of 64 of them is 32 MiB.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The defaults are the recipe that learns on small data (benchmarks/RESULTS.md, "T
 on the hard synthetic preset"): BCE with logits, AdamW at learning rate 0.003 (weight decay 0.01)
 with a cosine schedule after one warm-up epoch, the output layer's bias at the log-odds of each
 class's training frequency (`head_bias_init: prior`), spectrogram augmentations, 90 epochs. The
-seed's recipe (the Merlin Part 1 study: SGD lr 0.1, weight decay 1e-4, piecewise decay at epochs
+Merlin study's Part 1 recipe (SGD lr 0.1, weight decay 1e-4, piecewise decay at epochs
 30, 60 and 80) stayed at the label prior there; sweeps/merlin_part1.yaml and merlin_part2.yaml
 state it in full. Every option (SGD, the schedules, focal and asymmetric losses, balanced positive
 weights) is a plain value, so a grid can sweep them. No flips or rotations exist here on purpose:
@@ -13,7 +13,7 @@ a spectrogram flipped in time or frequency is a different sound.
     train:
       epochs: 90
       batch_size: 64
-      optimizer: sgd              # the seed's recipe
+      optimizer: sgd              # the Merlin study's recipe, in full
       lr: 0.1
       weight_decay: 0.0001
       schedule: piecewise
@@ -224,7 +224,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation: MAP on each named set of the data (e.g. the seed's `test` and low-SNR `field`).
+    """Evaluation: MAP on each named set of the data (e.g. the Merlin study's `test` and low-SNR `field`).
 
     sets            split names of the dataset; the final metrics come from the last epoch
                     (never the best epoch on a test set: docs/design.md, decision 9)

@@ -2,7 +2,7 @@
 
     status, reason = failure_reason(err)   # ("FAILED", "oom"), ("KILLED", "pruned"), ...
 
-The reasons are the MLflow `reason` tag's values (README, "One trial: training, MAP, MLflow"):
+The reasons are the MLflow `reason` tag's values (docs/training.md, "Failures"):
 `pruned`, `interrupted`, `nan_loss`, `oom`, `disk full at <path>: ...` (not the trial's fault: a
 sweep stops and resumes it when run again) or `error: <type>: <first line of the message>`; always
 one line of at most `MAX_REASON_CHARS`, never a database's SQL. `run_trial` spells `oom` out with

@@ -36,7 +36,7 @@ def resolve_device(device: str | None) -> torch.device:
         raise UserError(
             f"device {device}: torch {torch.__version__} (CUDA {torch.version.cuda}) can use no "
             f"GPU here (CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
-            "check `nvidia-smi` and the NVIDIA driver (README, GPUs), or run on the CPU "
+            "check `nvidia-smi` and the NVIDIA driver (docs/gpus.md), or run on the CPU "
             "(`--device cpu` for trial, predict and probe; `--gpus none` for a sweep)"
         )
     count = torch.cuda.device_count()

@@ -1,4 +1,4 @@
-"""The seed's Part 2 as sweeps: `sweeps/merlin_part2.yaml` and `sweeps/demo_frontends.yaml` plan
+"""The Merlin study's Part 2 as sweeps: `sweeps/merlin_part2.yaml` and `sweeps/demo_frontends.yaml` plan
 to the expected, readably named configurations, and one trial of every Part 2 frontend trains for
 an epoch on tiny real synthetic audio, logging what its learnable compressions learned
 (`frontend_params.json`) to a real MLflow store."""

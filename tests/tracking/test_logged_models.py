@@ -165,8 +165,34 @@ def test_experiment_description_and_ui_views(swept):
     assert "params.`frontend.scale`" in view["selectedColumns"]
     grouped = json.loads(exp.tags["mlflow.sharedViewState.specsweep-by-config"])
     assert grouped["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "config"}]
+    # Both views show the trials and not the summary run (the UI runs the same search).
+    assert view["searchFilter"] == grouped["searchFilter"]
+    shown = client.search_runs([exp.experiment_id], view["searchFilter"])
+    assert sorted(r.info.run_id for r in shown) == sorted(r.info.run_id for r in runs)
+    assert summary.info.run_id not in {r.info.run_id for r in shown}
     url = experiment_page.runs_url("http://127.0.0.1:5000", exp.experiment_id)
     assert url.endswith("runs?workflowType=machine_learning&viewStateShareKey=specsweep")
+
+
+def test_the_report_says_what_was_fixed_and_where_the_times_were_measured(swept):
+    import platform
+
+    from reports.setup import setup_lines
+    from runner.tracking.runs import read_sweep
+
+    table = read_sweep(MlflowClient(swept["uri"]), "tiny")
+    finished = [t for t in table.trials if t.finished]
+    assert table.fixed["frontend.sample_rate"] == SR and table.fixed["data.clip_s"] == 1.5
+    assert "frontend.scale" not in table.fixed  # swept, so not fixed
+    (machine,) = table.machines  # one machine, read from every finished run's env.json
+    assert machine["hostname"] == platform.node() and machine["device"] == "cpu"
+    assert machine["trials"] == len(finished)
+    assert machine["at_once"] == 1  # run_trial one after another, never two at once
+    fixed, measured = setup_lines(table)
+    assert fixed.startswith("Fixed settings (the same in every finished trial): model ")
+    assert f"{SR} Hz, 1.5 s clips." in fixed
+    assert measured.startswith(f"Training times measured on {platform.node()} (")
+    assert f"{machine['torch_threads']} torch thread" in measured
 
 
 def test_system_metrics_are_logged(swept):
@@ -192,10 +218,23 @@ def test_predict_windows_csv_and_raven_tables(swept, tmp_path, capsys):
     for name, seconds in lengths.items():
         sf.write(audio / name, 0.05 * rng.standard_normal(round(seconds * 44100)), 44100)
     out, raven = tmp_path / "scores.csv", tmp_path / "raven"
-    code = main([
-        "predict", model_run(swept), str(audio), "--out", str(out), "--raven", str(raven),
-        "--threshold", "0.0", "--tracking-uri", swept["uri"], "--hop-s", "1.0",
-    ])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            model_run(swept),
+            str(audio),
+            "--out",
+            str(out),
+            "--raven",
+            str(raven),
+            "--threshold",
+            "0.0",
+            "--tracking-uri",
+            swept["uri"],
+            "--hop-s",
+            "1.0",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = list(csv.DictReader(out.open()))
     scorer = next(iter(swept["scorers"].values()))
@@ -225,10 +264,19 @@ def test_predict_counts_and_names_a_corrupt_file(swept, tmp_path, capsys):
     sf.write(good, 0.05 * np.random.default_rng(0).standard_normal(SR * 2), SR)
     bad.write_bytes(b"fLaC this is not audio" * 10)
     out = tmp_path / "s.csv"
-    code = main([
-        "predict", model_run(swept), str(good), str(bad), str(tmp_path / "missing.wav"),
-        "--out", str(out), "--tracking-uri", swept["uri"],
-    ])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            model_run(swept),
+            str(good),
+            str(bad),
+            str(tmp_path / "missing.wav"),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            swept["uri"],
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "2 of 3 file(s) could not be scored" in err
@@ -273,10 +321,18 @@ def test_ui_mistakes_are_one_line_errors(swept, capsys):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        code = main([
-            "ui", "--experiment", "tiny", "--tracking-uri", swept["uri"], "--port", str(port),
-            "--no-browser",
-        ])  # fmt: skip
+        code = main(
+            [
+                "ui",
+                "--experiment",
+                "tiny",
+                "--tracking-uri",
+                swept["uri"],
+                "--port",
+                str(port),
+                "--no-browser",
+            ]
+        )
     err = capsys.readouterr().err
     assert code == 2 and f"--port {port}: 127.0.0.1:{port} is already in use" in err
     code = main(["ui", "--experiment", "tiyn", "--tracking-uri", swept["uri"], "--no-browser"])
