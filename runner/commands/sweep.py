@@ -223,17 +223,7 @@ def run_sweep(
     queue = SweepQueue.open(sweep, specs, store)
     if retry_failed:
         requeue_failed(queue, console)
-    counts = queue.counts()
-    console.print(
-        f"sweep {sweep.name}: {len(specs)} trials ({sweep.search.sampler}"
-        f"{f', {sweep.search.n_trials} sampled' if sweep.search.sampler != 'grid' else ''}), "
-        f"{counts.complete + counts.pruned} already done; {len(slots)} slot(s): "
-        + ", ".join(s.describe() for s in slots)
-    )
-    console.print(
-        f"  Optuna: {mask_url(store.url)}   MLflow: {mask_url(sweep.tracking.uri)}"
-        f" (experiment {sweep.experiment})"
-    )
+    print_banner(console, sweep, len(specs), queue, slots, store.url)
     supervisor = Supervisor(
         sweep,
         queue,
@@ -250,6 +240,21 @@ def run_sweep(
         log_models(sweep, console)
     console.print(f"The runs, best first: {ui_link(sweep.tracking.uri, experiment_id)}")
     return code
+
+
+def print_banner(console: Console, sweep: SweepConfig, n_trials: int, queue, slots, store_url):
+    """The sweep's first lines: its trials, what is already done, the slots and the stores."""
+    counts = queue.counts()
+    console.print(
+        f"sweep {sweep.name}: {n_trials} trials ({sweep.search.sampler}"
+        f"{f', {sweep.search.n_trials} sampled' if sweep.search.sampler != 'grid' else ''}), "
+        f"{counts.complete + counts.pruned} already done; {len(slots)} slot(s): "
+        + ", ".join(s.describe() for s in slots)
+    )
+    console.print(
+        f"  Optuna: {mask_url(store_url)}   MLflow: {mask_url(sweep.tracking.uri)}"
+        f" (experiment {sweep.experiment})"
+    )
 
 
 def requeue_failed(queue: SweepQueue, console: Console) -> None:
