@@ -47,6 +47,14 @@ def fft_frequencies(sample_rate: int, n_fft: int) -> np.ndarray:
     return np.arange(n_fft // 2 + 1, dtype=np.float64) * (sample_rate / n_fft)
 
 
+def n_frames(n_samples: int, n_fft: int, hop_length: int, center: bool) -> int:
+    """Number of STFT frames torch.stft returns for a clip of `n_samples` (no torch needed, so
+    the sweep's size limits use it too: runner/sweep/limits.py)."""
+    if center:
+        return 1 + n_samples // hop_length
+    return 1 + (n_samples - n_fft) // hop_length
+
+
 def hz_to_mel(freq_hz: np.ndarray, mel_scale: str = "slaney") -> np.ndarray:
     """Hz -> mel, `mel_scale` "slaney" (librosa's default) or "htk" (2595 log10(1 + f/700))."""
     freq_hz = np.asarray(freq_hz, dtype=np.float64)

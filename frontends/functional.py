@@ -74,11 +74,7 @@ def fft_frequencies(
     return torch.from_numpy(filterbanks.fft_frequencies(sample_rate, n_fft)).to(dtype)
 
 
-def n_frames(n_samples: int, n_fft: int, hop_length: int, center: bool) -> int:
-    """Number of STFT frames torch.stft returns for a clip of `n_samples`."""
-    if center:
-        return 1 + n_samples // hop_length
-    return 1 + (n_samples - n_fft) // hop_length
+n_frames = filterbanks.n_frames  # the STFT's frame count: one function, torch-free
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from frontends.filterbanks import n_frames as stft_frames
 from runner.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -110,9 +111,7 @@ def check_trial_sizes(data: DataConfig, fe: FrontendConfig, train: TrainConfig) 
     """Refuse a trial whose spectrogram, image or batch would not fit in memory (its sections:
     this module sits below `runner.sweep.spec`, which calls it while building a TrialConfig)."""
     n_samples = round(data.clip_s * fe.sample_rate)
-    n_frames = (
-        1 + n_samples // fe.hop_length if fe.center else 1 + (n_samples - fe.n_fft) // fe.hop_length
-    )
+    n_frames = stft_frames(n_samples, fe.n_fft, fe.hop_length, fe.center)
     n_bins = fe.n_fft // 2 + 1
     n_bands = n_bins if fe.scale == "linear" else fe.n_mels
     height, width = fe.image_size if fe.image_size is not None else (n_bands, n_frames)
