@@ -28,3 +28,24 @@ def help_from_doc(doc: str) -> dict:
         "epilog": "examples:\n" + "\n".join(f"  {line}" for line in examples),
         "formatter_class": argparse.RawDescriptionHelpFormatter,
     }
+
+
+def positive_int(text: str) -> int:
+    """argparse `type` of a count option (`--threads`, `--slots`, `--epochs`...): an integer >= 1;
+    anything else is argparse's one-line error with exit code 2."""
+    return _int_at_least(text, 1, "must be at least 1")
+
+
+def non_negative_int(text: str) -> int:
+    """argparse `type` of an option that may be 0 (`--max-retries`): an integer >= 0."""
+    return _int_at_least(text, 0, "must be 0 or more")
+
+
+def _int_at_least(text: str, low: int, message: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text}: not a whole number") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{text}: {message}")
+    return value

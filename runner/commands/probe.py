@@ -21,7 +21,7 @@ import logging
 import math
 import tempfile
 
-from runner.commands import SWEEP_METAVAR, help_from_doc
+from runner.commands import SWEEP_METAVAR, help_from_doc, positive_int
 from runner.errors import UserError
 
 DEFAULT_LRS = {"sgd": (0.1, 0.03), "adamw": (0.003, 0.001)}
@@ -39,7 +39,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--epochs",
-        type=int,
+        type=positive_int,
         help=f"epochs per probe trial (default: {DEFAULT_EPOCHS}, "
         "or the sweep's epochs when fewer)",
     )
@@ -61,7 +61,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", help="cpu, cuda or cuda:N (default: cuda when available, else cpu)"
     )
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    parser.add_argument(
+        "--threads", type=positive_int, help="torch CPU threads (default: all cores)"
+    )
     return parser
 
 
@@ -100,10 +102,6 @@ def command(args: argparse.Namespace) -> int:
     from runner.sweep.grid import expand
     from runner.sweep.load import load_sweep
 
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads {args.threads}: must be at least 1")
-    if args.epochs is not None and args.epochs < 1:
-        raise UserError(f"--epochs {args.epochs}: must be at least 1")
     for lr in args.lrs or ():
         if not (math.isfinite(lr) and lr > 0):
             raise UserError(f"--lrs {lr:g}: a learning rate must be a positive number")

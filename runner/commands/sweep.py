@@ -19,7 +19,7 @@ import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from runner.commands import SWEEP_METAVAR, help_from_doc
+from runner.commands import SWEEP_METAVAR, help_from_doc, non_negative_int, positive_int
 from runner.servers.remote import (
     check_tracking,
     check_tracking_scheme,
@@ -53,9 +53,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/demo.yaml"
     )
-    parser.add_argument("--slots", type=_positive, help="trials at once (default: resources.slots)")
     parser.add_argument(
-        "--jobs-per-gpu", type=_positive, help="trials per GPU (default: resources.jobs_per_gpu)"
+        "--slots", type=positive_int, help="trials at once (default: resources.slots)"
+    )
+    parser.add_argument(
+        "--jobs-per-gpu", type=positive_int, help="trials per GPU (default: resources.jobs_per_gpu)"
     )
     parser.add_argument(
         "--gpus",
@@ -64,7 +66,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "(default: all visible)",
     )
     parser.add_argument(
-        "--threads", type=_positive, help="CPU threads per slot (default: cores // slots)"
+        "--threads", type=positive_int, help="CPU threads per slot (default: cores // slots)"
     )
     parser.add_argument(
         "--storage",
@@ -76,7 +78,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-retries",
-        type=_non_negative,
+        type=non_negative_int,
         help="retries of a failing trial (default: search.max_retries)",
     )
     parser.add_argument(
@@ -100,20 +102,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "GPU (refused by default as a likely typo)",
     )
     return parser
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be at least 1")
-    return value
-
-
-def _non_negative(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be 0 or more")
-    return value
 
 
 def _gpu_list(text: str) -> tuple[int, ...]:

@@ -26,7 +26,7 @@ import logging
 import signal
 import sys
 
-from runner.commands import SWEEP_METAVAR, help_from_doc
+from runner.commands import SWEEP_METAVAR, help_from_doc, positive_int
 from runner.errors import UserError
 from runner.queue.job import ExitCode
 
@@ -51,8 +51,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--device", help="cpu, cuda or cuda:N (default: cuda when available, else cpu)"
     )
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
-    parser.add_argument("--attempt", type=int, default=1, help="1-based attempt number (a tag)")
+    parser.add_argument(
+        "--threads", type=positive_int, help="torch CPU threads (default: all cores)"
+    )
+    parser.add_argument(
+        "--attempt", type=positive_int, default=1, help="1-based attempt number (a tag)"
+    )
     parser.add_argument(
         "--tag", action="append", default=[], metavar="KEY=VALUE", help="extra run tag (repeatable)"
     )
@@ -70,10 +74,6 @@ def command(args: argparse.Namespace) -> int:
     from runner.sweep.load import load_sweep
     from runner.train.trial import run_trial
 
-    if args.threads is not None and args.threads < 1:
-        raise UserError(f"--threads {args.threads}: must be at least 1")
-    if args.attempt < 1:
-        raise UserError(f"--attempt {args.attempt}: must be at least 1")
     tags = dict(_parse_tag(t) for t in args.tag)
     sweep = load_sweep(args.sweep, allow_large=args.allow_large)
     spec = find(expand(sweep), name=args.name, index=args.index, seed=args.seed)

@@ -97,14 +97,22 @@ def test_probe_runs_the_base_configuration_over_optimizer_x_lr(tmp_path, data_di
     assert {r.data.params["train.optimizer"] for r in runs} == {"sgd", "adamw"}
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["--lrs", "-1"], "--lrs -1: a learning rate must be a positive number"),
-        (["--epochs", "0"], "--epochs 0: must be at least 1"),
-    ],
-)
-def test_probe_user_errors(tmp_path, data_dir, capsys, args, message):
+def test_probe_user_errors(tmp_path, data_dir, capsys):
     tiny_spec(tmp_path, data_dir)
-    assert main(["probe", str(tmp_path / "tiny.yaml"), *args]) == 2
-    assert capsys.readouterr().err.strip() == f"specsweep: error: {message}"
+    assert main(["probe", str(tmp_path / "tiny.yaml"), "--lrs", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "specsweep: error: --lrs -1: a learning rate must be a positive number"
+    )
+
+
+@pytest.mark.parametrize(
+    "command, option",
+    [("probe", "--epochs"), ("probe", "--threads"), ("trial", "--threads"), ("trial", "--attempt")],
+)
+def test_count_options_refused_by_the_parser(tmp_path, data_dir, capsys, command, option):
+    """Every count option has the one positive-integer type: argparse's one line, exit 2."""
+    tiny_spec(tmp_path, data_dir)
+    with pytest.raises(SystemExit) as exit_:
+        main([command, str(tmp_path / "tiny.yaml"), option, "0"])
+    assert exit_.value.code == 2
+    assert f"argument {option}: 0: must be at least 1" in capsys.readouterr().err
