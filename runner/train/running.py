@@ -1,7 +1,7 @@
 """A trial while it runs: the model, data and loaders it builds, its checkpoints, its epochs
 and its final metrics.
 
-    trial = RunningTrial(spec, tracker, device, checkpoint_root, tracking_uri)
+    trial = RunningTrial(spec, tracker, device, checkpoint_root, tracking_uri, threads=4)
     trial.setup(); trial.resume(); trial.train(epoch_callback)
     metrics = trial.finish(); trial.keep_model("best", model_root)
     result = trial.result("FINISHED", None, metrics)
@@ -58,12 +58,15 @@ class RunningTrial:
         device: torch.device,
         checkpoint_root: Path,
         tracking_uri: str,
+        *,
+        threads: int,
     ):
         self.spec = spec
         self.cfg = spec.config
         self.tracker = tracker
         self.device = device
         self.tracking_uri = tracking_uri
+        self.threads = threads  # the trial's CPU thread budget (run_trial decides it, once)
         self.checkpoint_dir = ckpt.checkpoint_dir(
             checkpoint_root, spec.sweep, spec.cfg_key, spec.seed
         )
@@ -110,7 +113,7 @@ class RunningTrial:
         eval_batch = cfg.eval.batch_size or 2 * cfg.train.batch_size
         self.num_workers = cfg.train.num_workers
         if self.num_workers is None:
-            self.num_workers = default_workers(self.device, torch.get_num_threads())
+            self.num_workers = default_workers(self.device, self.threads)
         pin = self.device.type == "cuda"  # page-locked batches for the GPU; none for a CPU trial
         self.eval_loaders = {
             name: eval_loader(dataset, eval_batch, num_workers=self.num_workers, pin_memory=pin)

@@ -89,12 +89,13 @@ def run_trial(
     after the run has been marked KILLED `interrupted`.
     """
     dev = resolve_device(device)
-    if threads is not None:
-        torch.set_num_threads(threads)
+    # The trial's thread budget, decided here once and handed down (None: torch's default).
+    threads = torch.get_num_threads() if threads is None else threads
+    torch.set_num_threads(threads)
     tracker = TrialTracker.start(
         tracking_uri, experiment or spec.sweep, spec, attempt=attempt, extra_tags=extra_tags
     )
-    trial = RunningTrial(spec, tracker, dev, Path(checkpoint_root), tracking_uri)
+    trial = RunningTrial(spec, tracker, dev, Path(checkpoint_root), tracking_uri, threads=threads)
     monitor = system_metrics.start(tracker.run_id, tracking_uri, system_metrics_s)
     try:
         tracker.log_config(spec)

@@ -81,7 +81,9 @@ def test_a_cpu_trial_on_a_gpu_machine_pins_no_memory(tmp_path, data_dir, monkeyp
     spec = tiny_spec(tmp_path, data_dir, epochs=1)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine
     tracker = TrialTracker.start(uri(tmp_path), "tiny", spec)
-    trial = RunningTrial(spec, tracker, torch.device("cpu"), tmp_path / "ckpt", uri(tmp_path))
+    trial = RunningTrial(
+        spec, tracker, torch.device("cpu"), tmp_path / "ckpt", uri(tmp_path), threads=1
+    )
     trial.setup()
     loaders = [trial.train_loader, *trial.eval_loaders.values()]
     assert [ld.pin_memory for ld in loaders] == [False] * len(loaders)
