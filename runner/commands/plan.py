@@ -16,7 +16,7 @@ import yaml
 from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.sweep import schema as _schema
 from runner.sweep.datacheck import WARNING, strict
-from runner.sweep.grid import expand, find, grid_warnings
+from runner.sweep.grid import find, grid_warnings
 from runner.sweep.load import load_sweep
 from runner.sweep.spec import TrialSpec
 
@@ -57,7 +57,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def command(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, allow_large=args.allow_large)
-    specs = expand(sweep)
+    specs = list(sweep.specs)
     lines = [f"{WARNING}{args.sweep}: {w}" for w in grid_warnings(sweep)]
     if args.check_data:
         from runner.sweep.datacheck import check_data

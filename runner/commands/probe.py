@@ -99,14 +99,13 @@ def probe_specs(spec, optimizers, lrs, epochs: int):
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner.sweep.grid import expand
     from runner.sweep.load import load_sweep
 
     for lr in args.lrs or ():
         if not (math.isfinite(lr) and lr > 0):
             raise UserError(f"--lrs {lr:g}: a learning rate must be a positive number")
     sweep = load_sweep(args.sweep)
-    spec = expand(sweep)[0]
+    spec = sweep.specs[0]
     epochs = args.epochs or min(DEFAULT_EPOCHS, spec.config.train.epochs)
     specs = probe_specs(spec, args.optimizers, args.lrs, epochs)
     uri = args.tracking_uri or sweep.tracking.uri

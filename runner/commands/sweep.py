@@ -183,9 +183,9 @@ def run_sweep(
     from runner.queue.supervisor import Supervisor
     from runner.sweep.datacheck import WARNING
     from runner.sweep.datacheck import strict as strict_check
-    from runner.sweep.grid import expand, grid_warnings
+    from runner.sweep.grid import grid_warnings
 
-    specs = expand(sweep)
+    specs = list(sweep.specs)  # expanded once, when the file was loaded
     lines = [f"{WARNING}{sweep_path}: {w}" for w in grid_warnings(sweep)]
     strict_check(lines, strict)
     # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.

@@ -70,13 +70,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner.sweep.grid import expand, find
+    from runner.sweep.grid import find
     from runner.sweep.load import load_sweep
     from runner.train.trial import run_trial
 
     tags = dict(_parse_tag(t) for t in args.tag)
     sweep = load_sweep(args.sweep, allow_large=args.allow_large)
-    spec = find(expand(sweep), name=args.name, index=args.index, seed=args.seed)
+    spec = find(list(sweep.specs), name=args.name, index=args.index, seed=args.seed)
     if args.seed is not None and spec.seed != args.seed:  # a seed outside the sweep's list
         spec = dataclasses.replace(spec, seed=args.seed)
     uri = args.tracking_uri or sweep.tracking.uri

@@ -34,6 +34,7 @@ from runner.data import DataConfig
 from runner.errors import UserError
 from runner.servers.remote import check_tracking_scheme
 from runner.sweep import limits
+from runner.sweep.spec import TrialSpec
 from runner.sweep.train_config import EvalConfig, TrainConfig
 
 
@@ -175,6 +176,9 @@ class SweepConfig:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     # --allow-large: a grid over runner.sweep.limits.MAX_TRIALS trials is meant (not a file key)
     allow_large: bool = field(default=False, compare=False)
+    # Every trial (configurations x seeds, resolved and checked), expanded once by
+    # runner.sweep.load while the file is validated; everything after loading uses these.
+    specs: tuple[TrialSpec, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self):
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
@@ -209,5 +213,5 @@ class SweepConfig:
 _FILE_KEYS = tuple(
     f.name
     for f in dataclasses.fields(SweepConfig)
-    if f.name not in ("source", "raw", "allow_large")
+    if f.name not in ("source", "raw", "allow_large", "specs")
 )

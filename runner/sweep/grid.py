@@ -1,6 +1,6 @@
 """Grid expansion: a sweep's axes -> fully resolved, named, hashed trial specs.
 
-    specs = expand(load_sweep("sweeps/merlin_part1.yaml"))   # 12 configurations x seeds
+    specs = load_sweep("sweeps/merlin_part1.yaml").specs   # 12 configurations x seeds, = expand(sweep)
     specs[0].name, specs[0].cfg_key, specs[0].config.frontend.hop_length
 
 A grid is the Cartesian product of `grid.axes`, times each `grid.zip` group (lists that move
@@ -392,11 +392,6 @@ def expand(sweep: SweepConfig) -> list[TrialSpec]:
                 )
             )
     return specs
-
-
-def check_grid(sweep: SweepConfig) -> None:
-    """Validate the grid by expanding it (cheap: no data or model is touched)."""
-    expand(sweep)
 
 
 def find(

@@ -1,10 +1,12 @@
 """Reading a sweep file: YAML within limits, every section validated, the grid checked.
 
     sweep = load_sweep("sweeps/demo.yaml")          # a SweepConfig, or one ConfigError
+    sweep.specs                                     # its trials, expanded once here
     sweep = sweep_from_dict(raw, source="<cli>")    # the same for an already-parsed mapping
 
-The sections themselves are `runner.sweep.config`; the grid's axes are checked by
-`runner.sweep.grid.check_grid` as part of loading, so a bad axis fails before anything runs.
+The sections themselves are `runner.sweep.config`; the grid is expanded (`runner.sweep.grid.expand`)
+as part of loading, so a bad axis or point fails before anything runs, and the resolved trials
+(`sweep.specs`) are handed down: nothing after loading expands the grid again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from runner.errors import ConfigError
 from runner.sweep import safe_yaml
 from runner.sweep import schema as _schema
 from runner.sweep.config import _FILE_KEYS, SweepConfig
-from runner.sweep.grid import check_grid
+from runner.sweep.grid import expand
 
 
 def parse_yaml(path: Path) -> Any:
@@ -26,7 +28,7 @@ def parse_yaml(path: Path) -> Any:
 
 
 def load_sweep(path: str | Path, *, allow_large: bool = False) -> SweepConfig:
-    """Parse and validate a sweep file. Grid axes are checked here too (`check_grid`).
+    """Parse and validate a sweep file, and expand its grid once: `sweep.specs` are its trials.
 
     allow_large: accept a grid of more than runner.sweep.limits.MAX_TRIALS trials (`--allow-large`).
     """
@@ -52,7 +54,8 @@ def sweep_from_dict(raw: Any, source: str = "<sweep>", *, allow_large: bool = Fa
                 )
         sweep = _schema.build(SweepConfig, dict(raw), "")
         sweep = dataclasses.replace(sweep, source=source, raw=dict(raw), allow_large=allow_large)
-        check_grid(sweep)
+        # The grid is checked by expanding it, once: the specs travel with the sweep.
+        sweep = dataclasses.replace(sweep, specs=tuple(expand(sweep)))
     except ConfigError as err:
         raise ConfigError(f"{source}: {err}") from None
     return sweep
