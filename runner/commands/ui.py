@@ -23,10 +23,9 @@ from pathlib import Path
 
 from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.errors import UserError
+from runner.tracking.experiment import UI_HOST as DEFAULT_HOST
+from runner.tracking.experiment import UI_PORT as DEFAULT_PORT
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 5000
-DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
 START_TIMEOUT_S = 90
 
 

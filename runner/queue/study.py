@@ -226,14 +226,16 @@ class SweepQueue:
         total = len(self.specs) if self.search.sampler == "grid" else int(self.search.n_trials or 0)
         tally = dict.fromkeys(("complete", "pruned", "running", "queued", "failed", "retrying"), 0)
         for p in self.points():
-            state = self._state(p)
+            state = self.state(p)
             if state in tally:
                 tally[state] += 1
             if state in ("running", "queued") and p.failures:
                 tally["retrying"] += 1
         return Counts(total=total, **tally)
 
-    def _state(self, point: Point) -> str:
+    def state(self, point: Point) -> str:
+        """The point's state as the user sees it: `Point.state`, except that a retry past
+        `max_retries` (or after a mistake in the input) is `failed`."""
         state = point.state
         if state == "retry" and (point.failures > self.search.max_retries or point.user_error):
             return "failed"
@@ -260,7 +262,7 @@ class SweepQueue:
     def _sync_locked(self) -> int:
         enqueued = 0
         for point in self.points():
-            state = self._state(point)
+            state = self.state(point)
             if state not in ("new", "retry"):
                 continue
             self._enqueue(point.spec, point.next_attempt)
@@ -278,7 +280,7 @@ class SweepQueue:
         """Queue one more attempt of every point that failed for good (`--retry-failed`), its
         retries counted afresh; the earlier attempts stay (in Optuna and MLflow). Returns them."""
         with self.store.lock(self._name):
-            failed = [p for p in self.points() if self._state(p) == "failed"]
+            failed = [p for p in self.points() if self.state(p) == "failed"]
             for point in failed:
                 self._enqueue(point.spec, point.next_attempt, retried=True)
         return failed

@@ -3,6 +3,7 @@
     prepare(client, experiment_id, eval_sets, swept_keys, log_model=..., register_as=...)
     runs_url("http://127.0.0.1:5000", experiment_id)                 # ranked runs
     runs_url("http://127.0.0.1:5000", experiment_id, grouped=True)   # mean over seeds per config
+    runs_link(tracking_uri, experiment_id)     # the same for a sweep's store, as printed
     write_description(client, experiment_id, markdown)               # the experiment's description
     ensure_experiment(tracking_uri, name)      # before any child starts: its id
     close_runs(tracking_uri, experiment_id, cfg_key, seed, attempt, "FAILED", "killed")
@@ -36,6 +37,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+# Where `specsweep ui` (and `make ui`) serves the UI of a local store.
+UI_HOST = "127.0.0.1"
+UI_PORT = 5000
+UI_URL = f"http://{UI_HOST}:{UI_PORT}"
 
 VIEW_RUNS = "specsweep"
 # Both views list the trials only, as `runs.read_sweep` reads them: the sweep's summary run
@@ -110,6 +116,16 @@ def runs_path(experiment_id: str, grouped: bool = False) -> str:
 
 def runs_url(base_url: str, experiment_id: str, grouped: bool = False) -> str:
     return f"{base_url.rstrip('/')}/#{runs_path(experiment_id, grouped)}"
+
+
+def runs_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where the UI shows the runs: the server's own URL, or `make ui`'s for a local store
+    (any password in the URL masked)."""
+    from runner.servers.secrets import mask_url
+
+    base = tracking_uri if tracking_uri.startswith(("http://", "https://")) else UI_URL
+    hint = "" if base == tracking_uri else " (after `make ui`)"
+    return runs_url(mask_url(base), experiment_id) + hint
 
 
 def artifact_path(experiment_id: str, run_id: str, path: str) -> str:

@@ -125,8 +125,8 @@ def probe_gpu() -> int:
 
 
 def supervise(sweep_path: str) -> int:
-    from runner.commands.sweep import run_sweep
     from runner.errors import UserError
+    from runner.queue.run import run_sweep
     from runner.sweep.load import load_sweep
 
     # The data check loads the sweep's real datasets; the fake children never read them, so

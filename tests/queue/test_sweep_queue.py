@@ -182,7 +182,7 @@ def test_interrupted_attempts_do_not_use_a_retry(tmp_path):
     assert again.attempt == 2
     queue.complete(again, [0.9])
     point = next(p for p in queue.points() if p.spec == taken.spec)
-    assert point.failures == 0 and queue._state(point) == "complete"
+    assert point.failures == 0 and queue.state(point) == "complete"
 
 
 def test_pruned_is_final_and_not_a_failure(tmp_path):
