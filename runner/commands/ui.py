@@ -102,12 +102,12 @@ def tag_experiment(client, exp) -> None:
     from runner.tracking import experiment as experiment_page
     from runner.tracking import runs
 
-    trial_runs = runs._search_all(client, exp.experiment_id, f"tags.`{runs.KIND_TAG}` = 'trial'")
+    trial_runs = runs.search_all(client, exp.experiment_id, f"tags.`{runs.KIND_TAG}` = 'trial'")
     experiment_page.prepare(
         client,
         exp.experiment_id,
-        runs._eval_sets(trial_runs),
-        runs._swept_keys(trial_runs) if trial_runs else (),
+        runs.eval_sets_of(trial_runs),
+        runs.swept_keys_of(trial_runs) if trial_runs else (),
     )
 
 

@@ -222,10 +222,10 @@ def log_best_models(
     register_as: str | None = None,
 ) -> BestModels:
     """Make each configuration's best finished run (the only one) carry a logged model."""
-    from runner.tracking.runs import KIND_TAG, _search_all, find_experiment
+    from runner.tracking.runs import KIND_TAG, find_experiment, search_all
 
     exp = find_experiment(client, experiment)
-    runs = _search_all(client, exp.experiment_id, f"tags.`{KIND_TAG}` = 'trial'")
+    runs = search_all(client, exp.experiment_id, f"tags.`{KIND_TAG}` = 'trial'")
     best = best_runs(runs)
     best_ids = {run.info.run_id for run in best.values()}
     out = BestModels()

@@ -10,6 +10,8 @@ artifacts `preview.npy`, `frontend_params.json` and `env.json` (the machine). Th
     client = connect("sqlite:///mlflow.db")
     table = read_sweep(client, "demo")
     log_report(client, "demo", files)
+    trials = search_all(client, experiment_id, f"tags.`{KIND_TAG}` = 'trial'")   # every page
+    swept_keys_of(trials), eval_sets_of(trials)    # what the trials swept, which sets they scored
 
 Every user mistake (no store there, a server that does not answer, an unknown or empty
 experiment) is a `UserError` that names the URI or experiment and says what to do.
@@ -123,14 +125,14 @@ def read_sweep(client: MlflowClient, experiment_name: str) -> SweepTable:
     there is one, else the latest attempt; `attempts` counts them.
     """
     experiment = find_experiment(client, experiment_name)
-    runs = _search_all(client, experiment.experiment_id, f"tags.`{KIND_TAG}` = 'trial'")
+    runs = search_all(client, experiment.experiment_id, f"tags.`{KIND_TAG}` = 'trial'")
     if not runs:
         raise UserError(
             f"experiment {experiment_name!r} in {client.tracking_uri}: no trial runs yet; start "
             "the sweep (make sweep, or specsweep run SWEEP.yaml) and report when trials finish"
         )
-    swept_keys = _swept_keys(runs)
-    eval_sets = _eval_sets(runs)
+    swept_keys = swept_keys_of(runs)
+    eval_sets = eval_sets_of(runs)
 
     by_trial: dict[tuple[str, int], list[Run]] = {}
     for run in runs:
@@ -153,7 +155,8 @@ def read_sweep(client: MlflowClient, experiment_name: str) -> SweepTable:
     )
 
 
-def _search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
+def search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
+    """Every run of the experiment that matches `filter_string`, all pages."""
     runs, token = [], None
     while True:
         page = client.search_runs(
@@ -194,7 +197,7 @@ def _tuples(value: Any) -> Any:
     return value
 
 
-def _swept_keys(runs: list[Run]) -> tuple[str, ...]:
+def swept_keys_of(runs: list[Run]) -> tuple[str, ...]:
     """The `swept` tag (grid order), united over runs; without it, the params that vary."""
     keys: list[str] = []
     for run in runs:
@@ -207,7 +210,7 @@ def _swept_keys(runs: list[Run]) -> tuple[str, ...]:
     return tuple(k for k in names if len({run.data.params.get(k) for run in runs}) > 1)
 
 
-def _eval_sets(runs: list[Run]) -> tuple[str, ...]:
+def eval_sets_of(runs: list[Run]) -> tuple[str, ...]:
     """Evaluation set names from `map_<set>` / `val_map_<set>` metric keys, in the order the
     config lists them when a param holds that list (e.g. `eval.sets`), else alphabetically."""
     found = set()
@@ -393,7 +396,7 @@ def log_report(client: MlflowClient, experiment_name: str, files: Iterable[Path]
     """Log `files` under `report/` in the sweep's summary run (the latest run tagged
     `specsweep.kind=summary`; created, named `summary`, when there is none). Returns its id."""
     experiment = find_experiment(client, experiment_name)
-    summaries = _search_all(client, experiment.experiment_id, f"tags.`{KIND_TAG}` = 'summary'")
+    summaries = search_all(client, experiment.experiment_id, f"tags.`{KIND_TAG}` = 'summary'")
     if summaries:
         run_id = max(summaries, key=lambda r: r.info.start_time or 0).info.run_id
     else:
