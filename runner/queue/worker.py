@@ -147,19 +147,14 @@ def adopt_finished_run(spec, *, tracking_uri: str, experiment: str, trial_number
     """The result of this point's FINISHED MLflow run, if an earlier child already ran it to the
     end (its supervisor was killed before recording that); None otherwise. The run is re-tagged
     with this Optuna trial, so each COMPLETE trial names its one FINISHED run."""
-    from mlflow import MlflowClient
-
-    from runner.tracking.trial_runs import finished_run
+    from runner.tracking.trial_runs import finished_run, tag_adopted
     from runner.train.trial import TrialResult
 
     run = finished_run(tracking_uri, experiment, spec)
     if run is None:
         return None
-    tags, number = run.data.tags, str(trial_number)
-    client = MlflowClient(tracking_uri)
-    if tags.get("optuna_trial") and tags["optuna_trial"] != number:
-        client.set_tag(run.info.run_id, "first_optuna_trial", tags["optuna_trial"])
-    client.set_tag(run.info.run_id, "optuna_trial", number)
+    tags = run.data.tags
+    tag_adopted(tracking_uri, run, trial_number)
     print(
         f"{spec.run_name}: already FINISHED in MLflow run {run.info.run_id} (its result was "
         "not recorded before the sweep stopped); adopting it instead of training again",

@@ -42,6 +42,8 @@ from runner.cores import available_cores
 from runner.locks import file_lock
 
 if TYPE_CHECKING:
+    from mlflow.entities import Run
+
     from runner.sweep.spec import TrialSpec
 
 NA = "na"
@@ -338,3 +340,13 @@ def finished_run(tracking_uri: str, experiment: str, spec: TrialSpec):
         max_results=1,
     )
     return runs[0] if runs else None
+
+
+def tag_adopted(tracking_uri: str, run: Run, trial_number: int) -> None:
+    """Re-tag a FINISHED run (`finished_run`) with the Optuna trial that adopts it, so each
+    COMPLETE trial names its one FINISHED run; the first trial's number is kept beside it."""
+    client, number = MlflowClient(tracking_uri), str(trial_number)
+    earlier = run.data.tags.get("optuna_trial")
+    if earlier and earlier != number:
+        client.set_tag(run.info.run_id, "first_optuna_trial", earlier)
+    client.set_tag(run.info.run_id, "optuna_trial", number)
