@@ -25,7 +25,6 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.classifier import create_classifier
-from runner.sweep.grid import expand
 from runner.sweep.load import load_sweep
 from runner.tracking.trial_runs import cpu_model
 from runner.train.loop import make_optimizer
@@ -42,7 +41,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
-    all_specs = expand(load_sweep(args.sweep))
+    all_specs = load_sweep(args.sweep).specs
     specs = [s for s in all_specs if s.seed == all_specs[0].seed]  # one per configuration
     setups = []
     for spec in specs:

@@ -35,7 +35,6 @@ import yaml
 from runner.queue.store import open_store
 from runner.queue.study import SweepQueue
 from runner.servers import postgres
-from runner.sweep.grid import expand
 from runner.sweep.load import sweep_from_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +49,7 @@ def bench_queue(url: str | None, n_points: int, name: str) -> tuple[float, dict[
     """Seconds to open (enqueue every point) and per-op times in ms over one pass of the queue."""
     lrs = [round(0.001 * (i + 1), 6) for i in range(n_points)]
     sweep = sweep_from_dict({"name": name, "grid": {"axes": {"train.lr": lrs}}})
-    specs = expand(sweep)
+    specs = sweep.specs
     start = time.perf_counter()
     queue = SweepQueue.open(sweep, specs, open_store(url, sweep.name))
     queue.sync()  # enqueue every point (otherwise the first take() does it)
@@ -137,7 +136,7 @@ def throughput_table(pg: postgres.PostgresServer) -> str:
         env.update(PGPASSWORD=pg.password(), MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false")
         # The synthetic audio once, before the clock starts.
         warm = throughput_sweep(tmp / "warm.yaml", tmp, "warm", 1)
-        spec = expand(sweep_from_dict(yaml.safe_load(warm.read_text())))[0]
+        spec = sweep_from_dict(yaml.safe_load(warm.read_text())).specs[0]
         from runner.data import load_dataset
 
         load_dataset(spec.config.data, spec.config.frontend.sample_rate, ("test",), seed=0)

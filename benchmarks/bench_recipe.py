@@ -135,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    from runner.sweep.grid import expand
     from runner.sweep.load import load_sweep
     from runner.train.trial import run_trial
 
@@ -153,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                     maps, priors, learned, times = [], [], 0, []
                     for seed in args.seeds:
                         path = sweep_file(tmp, data, RECIPES[name], epochs, seed)
-                        spec = expand(load_sweep(path))[0]
+                        spec = load_sweep(path).specs[0]
                         start = time.perf_counter()
                         result = run_trial(
                             spec,

@@ -104,7 +104,6 @@ def run_tiny(
     from runner.queue.store import open_store
     from runner.queue.study import SweepQueue
     from runner.queue.supervisor import Supervisor
-    from runner.sweep.grid import expand
     from runner.sweep.load import load_sweep
     from runner.tracking.experiment import ensure_experiment
 
@@ -116,7 +115,7 @@ def run_tiny(
             tiny_sweep(where, data, slots=slots, threads=threads, epochs=epochs, points=points)
         )
         ensure_experiment(sweep.tracking.uri, sweep.experiment)  # store creation is not per trial
-        queue = SweepQueue.open(sweep, expand(sweep), open_store(None, sweep.name))
+        queue = SweepQueue.open(sweep, sweep.specs, open_store(None, sweep.name))
         supervisor = Supervisor(
             sweep,
             queue,
@@ -137,10 +136,9 @@ def run_tiny(
 
 def make_data(data: Path) -> None:
     from runner.data import load_dataset
-    from runner.sweep.grid import expand
     from runner.sweep.load import load_sweep
 
-    spec = expand(load_sweep(tiny_sweep(data, data, slots=1, threads=1)))[0]
+    spec = load_sweep(tiny_sweep(data, data, slots=1, threads=1)).specs[0]
     load_dataset(spec.config.data, spec.config.frontend.sample_rate, ("test",), seed=0)
 
 

@@ -39,7 +39,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from models.classifier import create_classifier
 from runner.data import load_dataset, train_loader
-from runner.sweep.grid import expand
 from runner.sweep.load import load_sweep
 from runner.tracking.trial_runs import cpu_model
 from runner.train.augment import Augmenter
@@ -71,7 +70,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def configure(args):
-    spec = expand(load_sweep(args.sweep))[args.index]
+    spec = load_sweep(args.sweep).specs[args.index]
     cfg = spec.config
     frontend = cfg.frontend
     if args.image_size:

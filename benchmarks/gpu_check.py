@@ -258,7 +258,6 @@ def inspect_sweep(path: Path) -> dict:
     folder): trials expected and finished once, logged models, each run's GPU, GPU utilisation."""
     from mlflow import MlflowClient
 
-    from runner.sweep.grid import expand
     from runner.sweep.load import load_sweep
     from runner.tracking.runs import read_sweep
 
@@ -280,7 +279,7 @@ def inspect_sweep(path: Path) -> dict:
     models = client.search_logged_models(experiment_ids=[experiment.experiment_id])
     train = sorted(t.train_time_s for t in finished if t.train_time_s is not None)
     return {
-        "trials": len(expand(sweep)),
+        "trials": len(sweep.specs),
         "finished_once": sum(t.attempts == 1 for t in finished),
         "finished": len(finished),
         "logged_models": len(models),
