@@ -36,6 +36,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.tiny_sweep import TINY_GRID, tiny_sections  # noqa: E402
 from runner.tracking.trial_runs import cpu_model  # noqa: E402  (after the path insert)
 
 
@@ -44,38 +45,7 @@ def tiny_sweep(
 ) -> Path:
     raw = {
         "name": "bench",
-        "data": {
-            "kind": "synthetic",
-            "clip_s": 1.5,
-            "cache_dir": str(data / "cache"),
-            "synthetic": {
-                "n_species": 4,
-                "n_train": 64,
-                "n_test": 32,
-                "n_field": 8,
-                "output_dir": str(data / "synthetic"),
-            },
-        },
-        "frontend": {
-            "sample_rate": 22050,
-            "win_length": 512,
-            "hop_length": 256,
-            "scale": "mel",
-            "n_mels": 32,
-            "image_size": [32, 64],
-        },
-        "model": {"name": "mobilenetv3_small_050", "pretrained": "none"},
-        "train": {
-            "epochs": epochs,
-            "batch_size": 16,
-            "optimizer": "sgd",  # the recipe the recorded figures ran
-            "lr": 0.1,
-            "weight_decay": 0.0001,
-            "schedule": "piecewise",
-            "milestones": [100],
-            "num_workers": 0,
-        },
-        "eval": {"sets": ["test"]},
+        **tiny_sections(data, epochs=epochs, n_train=64, n_test=32),
         "grid": {"axes": grid_axes(points)},
         "resources": {"slots": slots, "threads_per_slot": threads},
         "tracking": {"uri": f"sqlite:///{where / 'mlflow.db'}"},
@@ -87,7 +57,7 @@ def tiny_sweep(
 
 def grid_axes(points: int) -> dict:
     """The tiny sweep's grid: 4 points (scale x window), or 8 (x hop) for more trials per slot."""
-    axes = {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}
+    axes = dict(TINY_GRID["axes"])
     if points == 8:
         axes["frontend.hop_length"] = [256, 128]
     elif points != 4:

@@ -2,8 +2,8 @@
 
 A 2x2 grid of a tiny model on tiny synthetic data: the tests spend their time on the queue, the
 supervisors and the stores, not on training. `tiny_sections` gives the trial sections (data,
-frontend, model, train, eval, grid); `write_tiny_sweep` adds a name, resources, stores and retries
-and writes the sweep file. Tests take it through the `tiny_sweep` fixture (tests/conftest.py),
+frontend, model, train, eval, grid; benchmarks/tiny_sweep.py, which the sweep benchmark shares);
+`write_tiny_sweep` adds a name, resources, stores and retries and writes the sweep file. Tests take it through the `tiny_sweep` fixture (tests/conftest.py),
 which points it at the synthetic audio generated once per session.
 """
 
@@ -13,46 +13,9 @@ from pathlib import Path
 
 import yaml
 
-TINY_GRID = {"axes": {"frontend.scale": ["mel", "linear"], "frontend.win_length": [256, 512]}}
+from benchmarks.tiny_sweep import TINY_GRID, tiny_sections
 
-
-def tiny_sections(data_dir: Path, *, epochs: int = 1) -> dict:
-    """data/frontend/model/train/eval/grid sections; the audio and its cache live in data_dir."""
-    return {
-        "data": {
-            "kind": "synthetic",
-            "clip_s": 1.5,
-            "cache_dir": str(data_dir / "cache"),
-            "synthetic": {
-                "n_species": 4,
-                "n_train": 48,
-                "n_test": 24,
-                "n_field": 8,
-                "output_dir": str(data_dir / "synthetic"),
-            },
-        },
-        "frontend": {
-            "sample_rate": 22050,
-            "win_length": 512,
-            "hop_length": 256,
-            "scale": "mel",
-            "n_mels": 32,
-            "image_size": [32, 64],
-        },
-        "model": {"name": "mobilenetv3_small_050", "pretrained": "none"},
-        "train": {
-            "epochs": epochs,
-            "batch_size": 16,
-            "optimizer": "sgd",  # the tests' recipe, whatever the defaults
-            "lr": 0.1,
-            "weight_decay": 0.0001,
-            "schedule": "piecewise",
-            "milestones": [100],
-            "num_workers": 0,
-        },
-        "eval": {"sets": ["test"]},
-        "grid": TINY_GRID,
-    }
+__all__ = ["TINY_GRID", "tiny_sections", "write_tiny_sweep"]
 
 
 def write_tiny_sweep(
