@@ -14,7 +14,7 @@ PCEN, with u = E (eps + M)^-gain / bias, L = log1p(u), y = bias^p expm1(p L) (p 
     dy/dpower = log(b) y + L (y + b^p)
 
 and the smoother (`_smoother`): with G = S^T(dM) (the adjoint smoother: the same recursion run
-backwards in time, `S^T = flip S flip`), dE = G and, since dM_t/ds obeys the recursion with input
+backwards in time), dE = G and, since dM_t/ds obeys the recursion with input
 `E_t - M_{t-1} = (E_t - M_t) / (1 - s)`, ds = sum G (E - M) / (s (1 - s)).
 """
 
@@ -51,7 +51,7 @@ def start_state(energy: torch.Tensor, init: str) -> torch.Tensor | None:
 def _adjoint(grad: torch.Tensor, smoothing: torch.Tensor, init: str) -> torch.Tensor:
     """`S^T grad`: the smoother run backwards in time (from 0 after the end; looped if looped)."""
     start = None if init == "loop" else torch.zeros_like(grad[..., :1])
-    return smooth(grad.flip(-1), smoothing, start).flip(-1)
+    return smooth(grad, smoothing, start, reverse=True)
 
 
 def pcen_forward(energy, smoothing, gain, bias, power, eps, init):

@@ -35,10 +35,15 @@ def _powers(log_a: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
     return torch.exp(exponents * log_a.unsqueeze(-1))  # (F', 1, ...) broadcast
 
 
-def smooth(x: torch.Tensor, smoothing: torch.Tensor, start: torch.Tensor | None) -> torch.Tensor:
+def smooth(
+    x: torch.Tensor, smoothing: torch.Tensor, start: torch.Tensor | None, reverse: bool = False
+) -> torch.Tensor:
     """The smoother over the last axis of `x (..., F, T)`; `smoothing` is `()`, `(1, 1)` or `(F, 1)`.
 
     `start` is `M_{-1}`, broadcastable to `(..., F, 1)`, or None for the looped smoother.
+    `reverse=True` runs the recursion backwards in time, `M_t = s x_t + a M_{t+1}` from
+    `M_T = start` (the adjoint of the forward smoother, which PCEN's backward needs): every matrix
+    is transposed and the padding moves to the front, so no flipped copy of `x` is made.
     """
     n_time = x.shape[-1]
     s = smoothing.reshape(-1, 1).to(x.dtype)  # (F', 1), F' = 1 or F
@@ -46,37 +51,58 @@ def smooth(x: torch.Tensor, smoothing: torch.Tensor, start: torch.Tensor | None)
     block = block_length(n_time)
     n_blocks = -(-n_time // block)
     pad = n_blocks * block - n_time
-    blocks = torch.nn.functional.pad(x, (0, pad)) if pad else x
+    blocks = torch.nn.functional.pad(x, (pad, 0) if reverse else (0, pad)) if pad else x
     blocks = blocks.reshape(*x.shape[:-1], n_blocks, block)  # (..., F, nb, L)
 
     steps = torch.arange(block, dtype=x.dtype, device=x.device)
-    lag = steps - steps[:, None]  # lag[j, i] = i - j
-    causal = lag >= 0
-    kernel = torch.where(causal, s.unsqueeze(-1) * _powers(log_a, lag.clamp_min(0)), 0.0)
-    if kernel.shape[0] == 1:
-        local = blocks @ kernel[0]  # (..., F, nb, L): one GEMM over every row
-    else:
-        local = blocks @ kernel  # (F, L, L) broadcast: one (nb x L) @ (L x L) per row
-    # Carries: state at each block's end for a run started at 0, T0_k = sum_{j<=k} A^(k-j) last_j,
-    # A = a^L, as a product with the (nb x nb) upper-triangular matrix P[j, k] = A^(k-j).
+    lag = steps - steps[:, None]  # lag[j, i] = i - j: frame j feeds frame i >= j (or i <= j)
+    lag = -lag if reverse else lag
+    kernel = torch.where(lag >= 0, s.unsqueeze(-1) * _powers(log_a, lag.clamp_min(0)), 0.0)
+    local = _block_products(blocks, kernel)  # (..., F, nb, L): each block from a state of 0
+    # Carries: the state at each block's far edge for a run started at 0, T0_k = sum over the
+    # blocks j before k (in the direction of the run) of A^|k-j| edge_j, A = a^L: one product with
+    # a triangular (nb x nb) matrix.
     blk = torch.arange(n_blocks, dtype=x.dtype, device=x.device)
     blk_lag = blk - blk[:, None]
-    upper = torch.where(blk_lag >= 0, _powers(log_a * block, blk_lag.clamp_min(0)), 0.0)
-    last = local[..., -1].unsqueeze(-2)  # (..., F, 1, nb)
-    ends = (last @ upper).squeeze(-2)  # (..., F, nb): T0_k
+    blk_lag = -blk_lag if reverse else blk_lag
+    carry = torch.where(blk_lag >= 0, _powers(log_a * block, blk_lag.clamp_min(0)), 0.0)
+    edge = local[..., 0 if reverse else -1].unsqueeze(-2)  # (..., F, 1, nb)
+    ends = (edge @ carry).squeeze(-2)  # (..., F, nb): T0_k
     if start is None:
-        # M^0_{T-1} sits at offset `block - 1 - pad` of the last block (the padding is at the end).
-        offset = block - 1 - pad
-        end = local[..., -1, offset]
+        # M^0 at the run's last real frame (t = 0 reversed, T - 1 forward), `block - pad` steps
+        # after the far edge of the block before it.
+        first, last, after = (1, 0, pad) if reverse else (-2, -1, block - 1 - pad)
+        end = local[..., last, after]
         if n_blocks > 1:
-            end = end + torch.exp(log_a[:, 0] * (offset + 1)) * ends[..., -2]
-        start = (end / -torch.expm1(log_a[:, 0] * n_time)).unsqueeze(-1)  # M^loop_{T-1}
-    # The state entering block k: T0_{k-1} + A^k c (T0_{-1} = 0).
-    entering = torch.nn.functional.pad(ends[..., :-1], (1, 0))
-    entering = entering + _powers(log_a * block, blk)[:, 0] * start  # (..., F, nb)
-    decay = _powers(log_a, steps + 1)  # (F', 1, L): a^(i+1)
-    # In place unless autograd records this (it saved `last`, a view of `local`).
-    add = local.addcmul if local.requires_grad else local.addcmul_
-    out = add(entering.unsqueeze(-1), decay)  # (..., F, nb, L)
+            end = end + torch.exp(log_a[:, 0] * (block - pad)) * ends[..., first]
+        start = (end / -torch.expm1(log_a[:, 0] * n_time)).unsqueeze(-1)  # M^loop at that frame
+    # The state entering block k: T0 of the block before it plus A^(blocks before k) c.
+    if reverse:
+        entering = torch.nn.functional.pad(ends[..., 1:], (0, 1))
+        entering = entering + _powers(log_a * block, blk.flip(0))[:, 0] * start  # (..., F, nb)
+        decay = _powers(log_a, block - steps)  # (F', 1, L): a^(L-i)
+    else:
+        entering = torch.nn.functional.pad(ends[..., :-1], (1, 0))
+        entering = entering + _powers(log_a * block, blk)[:, 0] * start
+        decay = _powers(log_a, steps + 1)  # a^(i+1)
+    if local.requires_grad:  # autograd saved `edge`, a view of `local`: no in-place edits
+        out = local.addcmul(entering.unsqueeze(-1), decay)  # (..., F, nb, L)
+    elif local.is_contiguous():
+        out = local.addcmul_(entering.unsqueeze(-1), decay)
+    else:  # per band: the GEMMs' output is band-major; write the sum in the input's layout
+        out = torch.empty(local.shape, dtype=local.dtype, device=local.device)
+        out = torch.addcmul(local, entering.unsqueeze(-1), decay, out=out)
     out = out.reshape(*x.shape[:-1], n_blocks * block)
-    return out[..., :n_time] if pad else out
+    if not pad:
+        return out
+    return out[..., pad:] if reverse else out[..., :n_time]
+
+
+def _block_products(blocks: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """`blocks (..., F, nb, L) @ kernel` with `kernel` `(1, L, L)` (one GEMM over every row) or
+    `(F, L, L)` (one GEMM per band: the bands first, a copy, and the result viewed back)."""
+    if kernel.shape[0] == 1:
+        return blocks @ kernel[0]
+    by_band = blocks.movedim(-3, 0)  # (F, ..., nb, L)
+    local = torch.bmm(by_band.reshape(kernel.shape[0], -1, blocks.shape[-1]), kernel)
+    return local.reshape(by_band.shape).movedim(0, -3)  # (..., F, nb, L), strided view
