@@ -108,7 +108,9 @@ class PcenFunction(torch.autograd.Function):
                 residual = torch.sub(energy, shifted).add_(eps)
                 grads[1] = _dot_like(adj, residual, s) / (s * (1.0 - s))
             if need[0]:
-                if ctx.init == "first_frame":  # M_{-1} = E_0: dM_t/dE_0 gains a^(t+1) = (a / s) s a^t
+                if (
+                    ctx.init == "first_frame"
+                ):  # M_{-1} = E_0: dM_t/dE_0 gains a^(t+1) = (a / s) s a^t
                     direct[..., :1] += (1.0 - s) / s * adj[..., :1]
                 grads[0] = adj.add_(direct)
         return tuple(grads)

@@ -43,7 +43,9 @@ def reference_pcen(energy, smoothing, gain, bias, power, eps, init):
 
 def _params(gen: torch.Generator, shape: tuple[int, ...]) -> list[torch.Tensor]:
     def uniform(lo: float, hi: float) -> torch.Tensor:
-        return (lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float64)).requires_grad_()
+        return (
+            lo + (hi - lo) * torch.rand(shape, generator=gen, dtype=torch.float64)
+        ).requires_grad_()
 
     # smoothing, gain, bias, power, eps: the ranges the presets and training reach.
     return [uniform(0.01, 0.5), uniform(0.3, 0.99), uniform(0.01, 10.0), uniform(0.05, 0.9),
