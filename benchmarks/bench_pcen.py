@@ -87,7 +87,7 @@ def main(argv=None) -> int:
         a = [torch.zeros((bands, 1) if per_band else (1, 1)).requires_grad_()]
         cases[f"exp {tag}"] = (baseline_exp, functional.exp_compress, a)
     times = {(name, which): [] for name in cases for which in ("baseline", "new")}
-    for name, (old, new, params) in cases.items():  # warm-up
+    for old, new, params in cases.values():  # warm-up
         _time(old, energy, params, weights, 1)
         _time(new, energy, params, weights, 1)
     for _ in range(args.repeats):

@@ -29,7 +29,7 @@ def _sum_like(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Sum `x (..., F, T)` down to a parameter's shape: `()`/`(1, 1)` (all) or `(F, 1)` (per band)."""
     if like.numel() == 1:
         return x.sum().reshape(like.shape)
-    return x.sum(dim=tuple(range(x.ndim - 2)) + (-1,)).reshape(like.shape)
+    return x.sum(dim=(*range(x.ndim - 2), -1)).reshape(like.shape)
 
 
 def _dot_like(x: torch.Tensor, y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
