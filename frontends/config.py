@@ -15,6 +15,7 @@ from typing import Literal
 from . import filterbanks
 from ._names import PCEN_INITS, WINDOW_NAMES
 from ._registry import list_compressions
+from .pcen_presets import PCEN_PRESETS, PCEN_VALUES, smoothing_from_time_constant
 
 # Automatic n_fft: try the window length, then powers of two above it, up to this size.
 _MAX_AUTO_N_FFT = 1 << 15
@@ -50,20 +51,25 @@ class ExpConfig:
 
 @dataclass(frozen=True)
 class PcenConfig:
-    """`pcen`: per-channel energy normalisation (Wang et al. 2016), defaults as librosa/Wang.
+    """`pcen`: per-channel energy normalisation (Wang et al. 2016).
 
     `(E / (eps + M)^gain + bias)^power - bias^power` with M the smoothed energy
     `M_t = smoothing * E_t + (1 - smoothing) M_{t-1}` (smoothing is per frame, so its time
     constant in seconds depends on hop_length). All five are learnable, global or per band;
     they are stored unconstrained (logit / log) so training cannot push them out of range.
+
+    `preset` names a published parameter set (frontends/pcen_presets.py: default, librosa, leaf,
+    perch, birdvox); a value given explicitly overrides the preset's. A preset that gives a time
+    constant leaves `smoothing` to `FrontendConfig`, which knows the sample rate and hop.
     """
 
     init: Literal["loop", "first_frame", "librosa"] = "loop"
-    smoothing: float = 0.025
-    gain: float = 0.98
-    bias: float = 2.0
-    power: float = 0.5
-    eps: float = 1e-6
+    preset: str | None = None  # None = "default"
+    smoothing: float | None = None
+    gain: float | None = None
+    bias: float | None = None
+    power: float | None = None
+    eps: float | None = None
     per_band: bool = False
     learnable: bool = True
 
@@ -73,19 +79,35 @@ class PcenConfig:
                 f"pcen.init: unknown init {self.init!r}; use one of {list(PCEN_INITS)} "
                 "(loop: no edge artifact; librosa: reproduces it)"
             )
+        if self.preset is not None and self.preset not in PCEN_PRESETS:
+            raise ValueError(
+                f"pcen.preset: unknown preset {self.preset!r}; use one of {sorted(PCEN_PRESETS)}"
+            )
+        values = PCEN_PRESETS[self.preset or "default"]
+        for name in PCEN_VALUES:  # the preset's value where none was given
+            if getattr(self, name) is None and name in values:
+                object.__setattr__(self, name, float(values[name]))
+        example = PCEN_PRESETS["default"]
         for name in ("smoothing", "gain", "power"):
             value = getattr(self, name)
-            if not 0.0 < value < 1.0:
+            if value is not None and not 0.0 < value < 1.0:
                 raise ValueError(
                     f"pcen.{name}: {value} is outside (0, 1); PCEN needs 0 < {name} < 1 "
-                    f"(e.g. {getattr(PcenConfig, name)})"
+                    f"(e.g. {example[name]})"
                 )
         for name in ("bias", "eps"):
             value = getattr(self, name)
             if not (value > 0.0 and math.isfinite(value)):
-                raise ValueError(
-                    f"pcen.{name}: {value} must be > 0 (e.g. {getattr(PcenConfig, name)})"
-                )
+                raise ValueError(f"pcen.{name}: {value} must be > 0 (e.g. {example[name]})")
+
+    def with_smoothing(self, sample_rate: int, hop_length: int) -> PcenConfig:
+        """This config with `smoothing` set: from the preset's time constant at this sample rate
+        and hop (librosa's formula) when neither it nor the preset gave a per-frame value."""
+        if self.smoothing is not None:
+            return self
+        time_constant_s = PCEN_PRESETS[self.preset or "default"]["time_constant_s"]
+        smoothing = smoothing_from_time_constant(time_constant_s, sample_rate, hop_length)
+        return replace(self, smoothing=smoothing)
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,9 @@ class FrontendConfig:
         if isinstance(self.image_size, list):
             object.__setattr__(self, "image_size", tuple(self.image_size))
         self._check_stft()
+        # A preset's time constant -> the per-frame smoothing at this (checked) sample rate and hop.
+        pcen = self.pcen.with_smoothing(self.sample_rate, self.hop_length)
+        object.__setattr__(self, "pcen", pcen)
         self._check_scale()
         self._check_channels()
         if self.image_size is not None and (
