@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import filterbanks
-from ._names import PCEN_INITS, WINDOW_NAMES
-from ._registry import list_compressions
+from ._names import BUILTIN_SCALES, PCEN_INITS, WINDOW_NAMES
+from ._registry import list_compressions, list_scales, scale_class
 from .pcen_presets import PCEN_PRESETS, PCEN_VALUES, smoothing_from_time_constant
 
 # Automatic n_fft: try the window length, then powers of two above it, up to this size.
@@ -127,7 +127,7 @@ class FrontendConfig:
     center: bool = True
     pad_mode: Literal["reflect", "constant"] = "reflect"  # reflect: no dark edge frames
     power: float = 2.0  # 2 = power spectrogram, 1 = magnitude
-    scale: Literal["linear", "mel", "log", "erb"] = "mel"
+    scale: str = "mel"  # linear, mel, log, erb, or a name registered with `register_scale`
     n_mels: int = 128
     mel_scale: Literal["slaney", "htk"] = "slaney"
     mel_norm: Literal["slaney"] | None = "slaney"  # triangle area normalisation (mel and log)
@@ -191,6 +191,12 @@ class FrontendConfig:
             raise ValueError(f"power: {self.power} must be > 0 (2 = power, 1 = magnitude)")
 
     def _check_scale(self) -> None:
+        known = list_scales()
+        if self.scale not in known:
+            raise ValueError(
+                f"scale: unknown scale {self.scale!r}; use one of {known} "
+                "(or register one with frontends.register_scale)"
+            )
         nyquist = self.sample_rate / 2
         if self.n_mels < 1:
             raise ValueError(f"n_mels: {self.n_mels} must be >= 1, e.g. 128")
@@ -258,7 +264,11 @@ def _auto_n_fft_candidates(win_length: int) -> list[int]:
 
 
 def _count_empty(cfg: FrontendConfig, n_fft: int) -> int:
-    return filterbanks.count_empty(cfg, n_fft)
+    """Empty bands at this n_fft: the built-in scales counted in numpy (no torch needed), a
+    registered scale by its own `count_empty(cfg, n_fft)`."""
+    if cfg.scale in BUILTIN_SCALES:
+        return filterbanks.count_empty(cfg, n_fft)
+    return scale_class(cfg.scale).count_empty(cfg, n_fft)
 
 
 @functools.lru_cache(maxsize=256)
