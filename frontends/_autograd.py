@@ -141,3 +141,41 @@ class ExpFunction(torch.autograd.Function):
             # d/dS S^w = w S^w / S above the floor, 0 below it (clamp_min's gradient).
             grad_spec = torch.where(spec >= ctx.floor, grad * y * weight / spec, 0.0)
         return grad_spec, grad_a, None
+
+
+class MinMaxFunction(torch.autograd.Function):
+    """`(x - min) / (max - min)` per example over the last two dims, with the backward written
+    out: autograd's `amin`/`amax` backward builds an equality mask over the whole tensor for
+    each, several passes; here the extremes' positions are kept, and their two gradients are
+    added at those positions. (At a tie the extreme's gradient goes to one of the tied
+    elements instead of being split between them: the same total, another valid subgradient.)
+
+    With y = (x - lo) / span: dy/dx = 1 / span, d/dlo = sum g (y - 1) / span, d/dhi = -sum g y / span;
+    a constant example (span 0) is scaled by 1 instead, so only d/dlo = -sum g remains.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        flat = x.flatten(-2)  # (..., H*W)
+        lo_at = flat.argmin(dim=-1, keepdim=True)
+        hi_at = flat.argmax(dim=-1, keepdim=True)
+        lo, hi = flat.gather(-1, lo_at), flat.gather(-1, hi_at)  # (..., 1)
+        span = hi - lo
+        scale = 1.0 / torch.where(span > 0, span, torch.ones_like(span))
+        y = (flat - lo).mul_(scale).view(x.shape)
+        ctx.save_for_backward(y, scale, span > 0, lo_at, hi_at)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        y, scale, varies, lo_at, hi_at = ctx.saved_tensors
+        grad = grad.contiguous().flatten(-2)
+        flat_y = y.flatten(-2)
+        grad_sum = grad.sum(dim=-1, keepdim=True)
+        grad_y = (grad.unsqueeze(-2) @ flat_y.unsqueeze(-1)).squeeze(-1)  # (..., 1): sum g y
+        d_lo = torch.where(varies, (grad_y - grad_sum) * scale, -grad_sum)
+        d_hi = torch.where(varies, -grad_y * scale, torch.zeros_like(grad_y))
+        grad_x = grad * scale
+        grad_x.scatter_add_(-1, lo_at, d_lo)
+        grad_x.scatter_add_(-1, hi_at, d_hi)
+        return grad_x.view(y.shape)

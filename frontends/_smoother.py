@@ -66,8 +66,11 @@ def smooth(
     blk_lag = blk - blk[:, None]
     blk_lag = -blk_lag if reverse else blk_lag
     carry = torch.where(blk_lag >= 0, _powers(log_a * block, blk_lag.clamp_min(0)), 0.0)
-    edge = local[..., 0 if reverse else -1].unsqueeze(-2)  # (..., F, 1, nb)
-    ends = (edge @ carry).squeeze(-2)  # (..., F, nb): T0_k
+    edge = local[..., 0 if reverse else -1]  # (..., F, nb)
+    if carry.shape[0] == 1:
+        ends = edge @ carry[0]  # (..., F, nb): T0_k
+    else:
+        ends = (edge.unsqueeze(-2) @ carry).squeeze(-2)
     if start is None:
         # M^0 at the run's last real frame (t = 0 reversed, T - 1 forward), `block - pad` steps
         # after the far edge of the block before it.

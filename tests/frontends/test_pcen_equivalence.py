@@ -137,3 +137,26 @@ def test_reverse_smoother_is_the_forward_one_on_the_flipped_input(n_time):
         flipped = _smoother.smooth(energy.flip(-1), smoothing, start).flip(-1)
         reverse = _smoother.smooth(energy, smoothing, start, reverse=True)
         torch.testing.assert_close(reverse, flipped, rtol=1e-12, atol=1e-15)
+
+
+def test_min_max_normalisation_backward_equals_autograd_and_passes_gradcheck():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand((3, 4, 9), generator=gen, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(functional.normalize_min_max, (x,))
+    weights = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+    ours = functional.normalize_min_max(x)
+    lo = x.amin(dim=(-2, -1), keepdim=True)
+    ref = (x - lo) / (x.amax(dim=(-2, -1), keepdim=True) - lo)
+    torch.testing.assert_close(ours, ref, rtol=1e-12, atol=1e-15)
+    got = torch.autograd.grad((ours * weights).sum(), x)[0]
+    want = torch.autograd.grad((ref * weights).sum(), x)[0]
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_a_constant_example_normalises_to_zeros_with_a_finite_gradient():
+    x = torch.full((2, 3, 5), 0.25, dtype=torch.float64, requires_grad=True)
+    y = functional.normalize_min_max(x)
+    assert (y == 0).all()
+    (grad,) = torch.autograd.grad((y * torch.arange(30.0).view(2, 3, 5)).sum(), x)
+    # Scaled by 1 and shifted by the minimum: the shift's gradient (-sum g) lands on one element.
+    assert torch.isfinite(grad).all() and grad.sum().abs() < 1e-12
