@@ -7,6 +7,7 @@ prefixes the file and section. `cfg.resolved()` fills in the automatic `n_fft`.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 from dataclasses import dataclass, field, replace
@@ -193,8 +194,10 @@ class FrontendConfig:
     def _check_scale(self) -> None:
         known = list_scales()
         if self.scale not in known:
+            close = difflib.get_close_matches(str(self.scale), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise ValueError(
-                f"scale: unknown scale {self.scale!r}; use one of {known} "
+                f"scale: unknown scale {self.scale!r}; {hint}use one of {known} "
                 "(or register one with frontends.register_scale)"
             )
         nyquist = self.sample_rate / 2

@@ -87,6 +87,6 @@ def test_an_unknown_preset_is_one_line_naming_the_key_and_the_valid_names(tmp_pa
     assert main(["plan", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
-    assert "presets.yaml: frontend.pcen: pcen.preset: unknown preset 'lief'; use one of" in err
+    assert "presets.yaml: frontend.pcen.preset: unknown preset 'lief'; use one of" in err
     for name in PCEN_PRESETS:
         assert repr(name) in err
