@@ -1,11 +1,13 @@
-"""Closed-form backward passes for PCEN and the exponential compression (`torch.autograd.Function`).
+"""Closed-form backward passes for PCEN, the exponential compression and the min-max
+normalisation (`torch.autograd.Function`).
 
 Autograd through the plain formulas saves a dozen intermediates and runs one pass over the
 tensor per elementary op and per broadcast reduction. These functions save only what their
 backward reads (most of it computed by the forward anyway), reduce each parameter's gradient
 with one dot product, and skip the input's gradient when the input needs none (a frontend's
-spectrogram never does). `functional.pcen` / `functional.exp_compress` call them only when a
-gradient is being recorded; without one (inference, ONNX export) they run the plain formulas.
+spectrogram never does). `functional.pcen`, `exp_compress` and `normalize_min_max` call them only
+when a gradient is being recorded; without one (inference, ONNX export) they run the plain
+formulas.
 
 PCEN, with u = E (eps + M)^-gain / bias, L = log1p(u), y = bias^p expm1(p L) (p = power):
 
