@@ -12,9 +12,8 @@ Sections, top to bottom: STFT, frequency scales (mel, log, ERB/gammatone), magni
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-from . import _autograd, _smoother, filterbanks
+from . import _autograd, _resize, _smoother, filterbanks
 from ._names import PCEN_INITS, WINDOW_NAMES
 
 # --------------------------------------------------------------------------------------------
@@ -240,8 +239,11 @@ def normalize_min_max(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of `(batch, channels, H, W)` to `size = (H', W')`, antialiased when either
     side shrinks (plain bilinear would alias: it reads only 2 of the many pixels a shrunk pixel
-    covers). Values stay within the input's range (the weights are non-negative, summing to 1)."""
+    covers). Values stay within the input's range (the weights are non-negative, summing to 1).
+    Under autograd its backward is two matrix products (`_resize`), not the kernel's own."""
     if tuple(image.shape[-2:]) == tuple(size):
         return image
     shrinks = size[0] < image.shape[-2] or size[1] < image.shape[-1]
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinks)
+    if _records_grad(image):
+        return _resize.ResizeFunction.apply(image, tuple(size), shrinks)
+    return _resize.interpolate(image, tuple(size), shrinks)
