@@ -8,8 +8,10 @@ ran at the time (in the demo sweep one dB trial trained in 50 s, another in 143 
 the same SGD step (frontend -> backbone -> BCE -> backward -> step, random 3 s waveforms, the
 sweep's batch size and model) for every configuration of the sweep in one process, round-robin
 (A B C A B C ...) so load drift hits all alike, and reports the median step time and its ratio
-to the dB configuration. Per configuration it also times the frontend alone, forward + backward
-(the backward reaching its learnable parameters, as in the step), and prints its share of the step.
+to the dB configuration (also the median of the paired per-pass ratios and the ratio of the
+fastest repeats, steadier under load). Per configuration it also times the frontend alone,
+forward + backward (the backward reaching its learnable parameters, as in the step), and prints
+its share of the step.
 
 The step is the trial's step on that device (runner.train.loop): the recipe's autocast
 (`train.amp`: bf16 on CUDA by default), channels_last backbone and images, cudnn.benchmark
@@ -123,16 +125,22 @@ def main(argv=None) -> int:
     amp = setups[0][1][2].amp_dtype
     print(f"step: autocast {amp or 'off'}, channels_last {setups[0][1][2].channels_last}; "
           "frontend = its own forward + backward, share = frontend / step")  # fmt: skip
+    # On a loaded machine the ratio of medians drifts with the load; two steadier estimates:
+    # `paired` is the median of each repeat's ratio to dB's time in the same round-robin pass,
+    # `min` the ratio of the fastest repeats (the least disturbed ones).
     print(
-        f"{'frontend':<18} {'step (ms)':>10} {'x ' + base:>8} {'frontend (ms)':>14} {'share':>6}"
-        "   range of step repeats (ms)"
+        f"{'frontend':<18} {'step (ms)':>10} {'x ' + base:>8} {'paired':>7} {'min':>6} "
+        f"{'frontend (ms)':>14} {'share':>6}   range of step repeats (ms)"
     )
     for name, values in times.items():
         med = statistics.median(values)
+        paired = statistics.median(v / b for v, b in zip(values, times[base]))
+        lowest = min(values) / min(times[base])
         front = statistics.median(own[name])
         print(
-            f"{name:<18} {1000 * med:>10.1f} {med / base_s:>8.2f} {1000 * front:>14.1f} "
-            f"{front / med:>6.0%}   {1000 * min(values):.1f}-{1000 * max(values):.1f}"
+            f"{name:<18} {1000 * med:>10.1f} {med / base_s:>8.2f} {paired:>7.2f} {lowest:>6.2f} "
+            f"{1000 * front:>14.1f} {front / med:>6.0%}   "
+            f"{1000 * min(values):.1f}-{1000 * max(values):.1f}"
         )
     return 0
 
