@@ -65,7 +65,9 @@ def register_scale(name: str) -> Callable[[T], T]:
     """Class decorator: make a frequency scale available as `frontend.scale: <name>`.
 
     The class needs `from_config(cfg, dtype=torch.float32) -> nn.Module` mapping `(batch, n_fft // 2 + 1, time)` to
-    `(batch, n_bands, time)`, and `count_empty(cfg, n_fft) -> int` (bands no FFT bin falls in).
+    `(batch, n_bands, time)`, and `count_empty(cfg, n_fft) -> int` (bands no FFT bin falls in),
+    which `FrontendConfig` calls to choose n_fft. A subclass of `frontends.scales.FilterBank`
+    only writes `make_weights(cfg, n_fft) -> (n_bands, n_freqs)` and gets both.
     """
     return _register(_SCALES, "scale", name)
 
@@ -76,6 +78,11 @@ def list_compressions() -> list[str]:
 
 def list_scales() -> list[str]:
     return sorted(set(_SCALES) | set(BUILTIN_SCALES))
+
+
+def scale_class(name: str) -> Any:
+    """The class registered as scale `name` (a ValueError naming the registered ones if none)."""
+    return _lookup(_SCALES, "scale", name)
 
 
 def _lookup(table: dict[str, Any], kind: str, name: str) -> Any:

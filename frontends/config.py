@@ -7,14 +7,16 @@ prefixes the file and section. `cfg.resolved()` fills in the automatic `n_fft`.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import filterbanks
-from ._names import PCEN_INITS, WINDOW_NAMES
-from ._registry import list_compressions
+from ._names import BUILTIN_SCALES, PCEN_INITS, WINDOW_NAMES
+from ._registry import list_compressions, list_scales, scale_class
+from .pcen_presets import PCEN_PRESETS, PCEN_VALUES, smoothing_from_time_constant
 
 # Automatic n_fft: try the window length, then powers of two above it, up to this size.
 _MAX_AUTO_N_FFT = 1 << 15
@@ -52,20 +54,25 @@ class ExpConfig:
 
 @dataclass(frozen=True)
 class PcenConfig:
-    """`pcen`: per-channel energy normalisation (Wang et al. 2016), defaults as librosa/Wang.
+    """`pcen`: per-channel energy normalisation (Wang et al. 2016).
 
     `(E / (eps + M)^gain + bias)^power - bias^power` with M the smoothed energy
     `M_t = smoothing * E_t + (1 - smoothing) M_{t-1}` (smoothing is per frame, so its time
     constant in seconds depends on hop_length). All five are learnable, global or per band;
     they are stored unconstrained (logit / log) so training cannot push them out of range.
+
+    `preset` names a published parameter set (frontends/pcen_presets.py: default, librosa, leaf,
+    perch, birdvox); a value given explicitly overrides the preset's. A preset that gives a time
+    constant leaves `smoothing` to `FrontendConfig`, which knows the sample rate and hop.
     """
 
     init: Literal["loop", "first_frame", "librosa"] = "loop"
-    smoothing: float = 0.025
-    gain: float = 0.98
-    bias: float = 2.0
-    power: float = 0.5
-    eps: float = 1e-6
+    preset: str | None = None  # None = "default"
+    smoothing: float | None = None
+    gain: float | None = None
+    bias: float | None = None
+    power: float | None = None
+    eps: float | None = None
     per_band: bool = False
     learnable: bool = True
 
@@ -75,19 +82,35 @@ class PcenConfig:
                 f"pcen.init: unknown init {self.init!r}; use one of {list(PCEN_INITS)} "
                 "(loop: no edge artifact; librosa: reproduces it)"
             )
+        if self.preset is not None and self.preset not in PCEN_PRESETS:
+            raise ValueError(
+                f"pcen.preset: unknown preset {self.preset!r}; use one of {sorted(PCEN_PRESETS)}"
+            )
+        values = PCEN_PRESETS[self.preset or "default"]
+        for name in PCEN_VALUES:  # the preset's value where none was given
+            if getattr(self, name) is None and name in values:
+                object.__setattr__(self, name, float(values[name]))
+        example = PCEN_PRESETS["default"]
         for name in ("smoothing", "gain", "power"):
             value = getattr(self, name)
-            if not 0.0 < value < 1.0:
+            if value is not None and not 0.0 < value < 1.0:
                 raise ValueError(
                     f"pcen.{name}: {value} is outside (0, 1); PCEN needs 0 < {name} < 1 "
-                    f"(e.g. {getattr(PcenConfig, name)})"
+                    f"(e.g. {example[name]})"
                 )
         for name in ("bias", "eps"):
             value = getattr(self, name)
             if not (value > 0.0 and math.isfinite(value)):
-                raise ValueError(
-                    f"pcen.{name}: {value} must be > 0 (e.g. {getattr(PcenConfig, name)})"
-                )
+                raise ValueError(f"pcen.{name}: {value} must be > 0 (e.g. {example[name]})")
+
+    def with_smoothing(self, sample_rate: int, hop_length: int) -> PcenConfig:
+        """This config with `smoothing` set: from the preset's time constant at this sample rate
+        and hop (librosa's formula) when neither it nor the preset gave a per-frame value."""
+        if self.smoothing is not None:
+            return self
+        time_constant_s = PCEN_PRESETS[self.preset or "default"]["time_constant_s"]
+        smoothing = smoothing_from_time_constant(time_constant_s, sample_rate, hop_length)
+        return replace(self, smoothing=smoothing)
 
 
 @dataclass(frozen=True)
@@ -107,7 +130,7 @@ class FrontendConfig:
     center: bool = True
     pad_mode: Literal["reflect", "constant"] = "reflect"  # reflect: no dark edge frames
     power: float = 2.0  # 2 = power spectrogram, 1 = magnitude
-    scale: Literal["linear", "mel", "log", "erb"] = "mel"
+    scale: str = "mel"  # linear, mel, log, erb, or a name registered with `register_scale`
     n_mels: int = 128
     mel_scale: Literal["slaney", "htk"] = "slaney"
     mel_norm: Literal["slaney"] | None = "slaney"  # triangle area normalisation (mel and log)
@@ -132,6 +155,9 @@ class FrontendConfig:
         if isinstance(self.image_size, list):
             object.__setattr__(self, "image_size", tuple(self.image_size))
         self._check_stft()
+        # A preset's time constant -> the per-frame smoothing at this (checked) sample rate and hop.
+        pcen = self.pcen.with_smoothing(self.sample_rate, self.hop_length)
+        object.__setattr__(self, "pcen", pcen)
         self._check_scale()
         self._check_channels()
         if self.image_size is not None and (
@@ -173,6 +199,14 @@ class FrontendConfig:
             raise ValueError(f"power: {self.power} must be > 0 (2 = power, 1 = magnitude)")
 
     def _check_scale(self) -> None:
+        known = list_scales()
+        if self.scale not in known:
+            close = difflib.get_close_matches(str(self.scale), known, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(
+                f"scale: unknown scale {self.scale!r}; {hint}use one of {known} "
+                "(or register one with frontends.register_scale)"
+            )
         nyquist = self.sample_rate / 2
         if self.n_mels < 1:
             raise ValueError(f"n_mels: {self.n_mels} must be >= 1, e.g. 128")
@@ -240,7 +274,11 @@ def _auto_n_fft_candidates(win_length: int) -> list[int]:
 
 
 def _count_empty(cfg: FrontendConfig, n_fft: int) -> int:
-    return filterbanks.count_empty(cfg, n_fft)
+    """Empty bands at this n_fft: the built-in scales counted in numpy (no torch needed), a
+    registered scale by its own `count_empty(cfg, n_fft)`."""
+    if cfg.scale in BUILTIN_SCALES:
+        return filterbanks.count_empty(cfg, n_fft)
+    return scale_class(cfg.scale).count_empty(cfg, n_fft)
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,12 +11,9 @@ Sections, top to bottom: STFT, frequency scales (mel, log, ERB/gammatone), magni
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 
-from . import filterbanks
+from . import _autograd, _resize, _smoother, filterbanks
 from ._names import PCEN_INITS, WINDOW_NAMES
 
 # --------------------------------------------------------------------------------------------
@@ -144,14 +141,25 @@ def db(spec: torch.Tensor, floor: float = 1e-6) -> torch.Tensor:
     return torch.log(spec.clamp_min(floor))
 
 
+def _records_grad(*tensors: torch.Tensor) -> bool:
+    """Whether autograd records this call (training), as opposed to inference or an export trace,
+    which get the plain formulas (an `autograd.Function` is opaque to ONNX export)."""
+    if not torch.is_grad_enabled() or torch.compiler.is_exporting():
+        return False
+    return any(t.requires_grad for t in tensors)
+
+
 def exp_compress(spec: torch.Tensor, a: torch.Tensor, floor: float = 1e-12) -> torch.Tensor:
     """Schlüter's exponential compression `spec ** (1 / (1 + e^a))`.
 
     `a` is `()` / `(1, 1)` for one exponent or `(n_bands, 1)` for one per band; `spec` is
     `(..., n_bands, time)`. Values below `floor` are raised to it first: `x ** w` (w < 1) has an
     infinite slope at 0, which would turn the gradient of a silent bin into NaN. The floor
-    (-120 dB below a [0, 1]-normalised peak) changes nothing visible.
+    (-120 dB below a [0, 1]-normalised peak) changes nothing visible. While training, the
+    closed-form backward of `_autograd.ExpFunction` (same values, fewer passes).
     """
+    if _records_grad(spec, a):
+        return _autograd.ExpFunction.apply(spec, a, floor)
     return spec.clamp_min(floor).pow(torch.sigmoid(-a))  # 1 / (1 + e^a) = sigmoid(-a)
 
 
@@ -163,38 +171,19 @@ def pcen_smoother(
     `smoothing` (s in (0, 1)) is `()`, `(1, 1)` or `(freq, 1)`. The three initialisations:
 
     - `loop`: the spectrogram repeated forever in time (the Merlin seed's fix for librosa's edge
-      artifact, taken to its limit). That smoother is the circular convolution of E with the kernel
-      `s (1-s)^k / (1 - (1-s)^T)`, k = 0..T-1, whose DFT is exactly the one-pole filter's frequency
-      response `s / (1 - (1-s) e^{-2 pi i j / T})` on the DFT grid (the geometric series over k
-      sums in closed form because `e^{-2 pi i j T / T} = 1`). So M is one rfft/irfft pair,
-      differentiable in s, with no kernel to build and nothing truncated.
+      artifact, taken to its limit): the circular convolution of E with the kernel
+      `s (1-s)^k / (1 - (1-s)^T)`, k = 0..T-1. It equals the run started at 0 plus
+      `(1-s)^{t+1} M_{T-1} `, with `M_{T-1} = M^0_{T-1} / (1 - (1-s)^T)`.
     - `first_frame`: `M_0 = E_0`, as LEAF and Perch do.
     - `librosa`: `librosa.pcen`'s `lfilter` with `zi = lfilter_zi`, i.e. `M_{-1} = 1` whatever the
       input's scale; this is the left-edge artifact, kept for comparison.
 
-    The causal forms follow from the looped one, because both obey the same recursion:
-    `M^c_t = M^loop_t + (1-s)^{t+1} (c - M^loop_{T-1})` for `M_{-1} = c`.
+    Computed as a blocked scan of real matrix products (`_smoother.smooth`): exact, the same
+    cost at every frame count, differentiable in E and s.
     """
     if init not in PCEN_INITS:
         raise ValueError(f"pcen.init: unknown init {init!r}; use one of {list(PCEN_INITS)}")
-    n_time = energy.shape[-1]
-    dtype = energy.dtype
-    theta = torch.arange(n_time // 2 + 1, dtype=dtype, device=energy.device) * (
-        2 * math.pi / n_time
-    )
-    # 1 - e^{-i theta} written as 2 sin^2(theta/2) + i sin(theta): exact at theta -> 0, so the DC
-    # gain s / (0 + s) is exactly 1 even for tiny s.
-    one_minus_z = torch.complex(2 * torch.sin(theta / 2) ** 2, torch.sin(theta))  # (K,)
-    z = torch.polar(torch.ones_like(theta), -theta)  # e^{-i theta}, (K,)
-    response = smoothing / (one_minus_z + smoothing * z)  # (1 or freq, K) complex
-    looped = torch.fft.irfft(torch.fft.rfft(energy, dim=-1) * response, n=n_time, dim=-1)
-    if init != "loop":
-        start = torch.ones_like(energy[..., :1]) if init == "librosa" else energy[..., :1]
-        steps = torch.arange(1, n_time + 1, dtype=dtype, device=energy.device)
-        decay = torch.exp(steps * torch.log1p(-smoothing))  # (1-s)^{t+1}: (1 or freq, T)
-        looped = looped + decay * (start - looped[..., -1:])
-    # The FFT leaves rounding noise around zero where E is zero; M is an average of E >= 0.
-    return looped.clamp_min(0.0)
+    return _smoother.smooth(energy, smoothing, _autograd.start_state(energy, init))
 
 
 def pcen(
@@ -212,11 +201,15 @@ def pcen(
 
     Each parameter is `()`, `(1, 1)` or `(freq, 1)`. Written as librosa does,
     `bias^power * expm1(power * log1p(E (eps + M)^-gain / bias))`, which keeps float32 precise
-    where the two terms of the difference are close (quiet frames).
+    where the two terms of the difference are close (quiet frames). While training, the
+    closed-form backward of `_autograd.PcenFunction` (same values, fewer passes).
     """
-    smooth = pcen_smoother(energy, smoothing, init)
-    agc = torch.exp(-gain * torch.log(eps + smooth))  # (eps + M)^-gain
-    return bias.pow(power) * torch.expm1(power * torch.log1p(energy * agc / bias))
+    if init not in PCEN_INITS:
+        raise ValueError(f"pcen.init: unknown init {init!r}; use one of {list(PCEN_INITS)}")
+    params = torch.broadcast_tensors(smoothing, gain, bias, power, eps)  # one shape for all five
+    if _records_grad(energy, *params):
+        return _autograd.PcenFunction.apply(energy, *params, init)
+    return _autograd.pcen_forward(energy, *params, init)[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,6 +221,8 @@ def normalize_min_max(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     """Scale each example `(..., freq, time)` to [0, 1] over its last two dims. A constant example
     (silence) becomes all zeros rather than 0/0. `inplace=True` overwrites `x` (which must not
     require grad) instead of allocating the result: same values, one tensor fewer."""
+    if _records_grad(x):  # the backward of `_autograd.MinMaxFunction`: two passes, not ~eight
+        return _autograd.MinMaxFunction.apply(x)
     lo = x.amin(dim=(-2, -1), keepdim=True)
     span = x.amax(dim=(-2, -1), keepdim=True) - lo
     scale = 1.0 / torch.where(span > 0, span, torch.ones_like(span))  # (..., 1, 1)
@@ -240,8 +235,11 @@ def normalize_min_max(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
 def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Bilinear resize of `(batch, channels, H, W)` to `size = (H', W')`, antialiased when either
     side shrinks (plain bilinear would alias: it reads only 2 of the many pixels a shrunk pixel
-    covers). Values stay within the input's range (the weights are non-negative, summing to 1)."""
+    covers). Values stay within the input's range (the weights are non-negative, summing to 1).
+    Under autograd its backward is two matrix products (`_resize`), not the kernel's own."""
     if tuple(image.shape[-2:]) == tuple(size):
         return image
     shrinks = size[0] < image.shape[-2] or size[1] < image.shape[-1]
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=shrinks)
+    if _records_grad(image):
+        return _resize.ResizeFunction.apply(image, tuple(size), shrinks)
+    return _resize.interpolate(image, tuple(size), shrinks)

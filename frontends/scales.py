@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from . import filterbanks, functional
+from ._names import BUILTIN_SCALES
 from ._registry import register_scale
 
 if TYPE_CHECKING:
@@ -82,8 +83,11 @@ class FilterBank(nn.Module):
 
     @classmethod
     def count_empty(cls, cfg: FrontendConfig, n_fft: int) -> int:
-        # The config validates with the same numpy count, without torch.
-        return filterbanks.count_empty(cfg, n_fft)
+        # The built-in scales: the numpy count the config validates with, without torch. A
+        # registered subclass: the bands of its own matrix where no bin has a positive weight.
+        if cfg.scale in BUILTIN_SCALES:
+            return filterbanks.count_empty(cfg, n_fft)
+        return int((cls.make_weights(cfg, n_fft).amax(dim=1) <= 0).sum())
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         """`(batch, n_freqs, time)` -> `(batch, n_bands, time)`."""

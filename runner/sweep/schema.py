@@ -218,8 +218,12 @@ def build(cls: type, mapping: Any, where: str) -> Any:
 def _locate(where: str, message: str, names: list[str]) -> str:
     """Prefix a dataclass's 'field: problem' message with the section's key path."""
     head, sep, rest = message.partition(":")
-    if sep and head.strip().split(".")[0] in names:
+    parts = head.strip().split(".")
+    if sep and parts[0] in names:
         return f"{_join(where, head.strip())}:{rest}"
+    # A section that names itself ("pcen.init: ..." from the `frontend.pcen` section).
+    if sep and len(parts) > 1 and parts[1] in names and where.split(".")[-1] == parts[0]:
+        return f"{_join(where, '.'.join(parts[1:]))}:{rest}"
     return f"{where}: {message}" if where else message
 
 

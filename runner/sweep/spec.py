@@ -66,7 +66,13 @@ class TrialConfig:
 
     @property
     def cfg_key(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        """Hash of the values that determine the result. `frontend.pcen.preset` is left out: it
+        only names where the five PCEN values came from, and they are all resolved into the config
+        (so keys from before presets existed stay the same, and a preset equal to explicit values
+        is the same configuration). config.yaml still records the preset's name."""
+        plain = self.to_dict()
+        plain["frontend"]["pcen"].pop("preset", None)
+        canonical = json.dumps(plain, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

@@ -174,6 +174,35 @@ SPECIES: tuple[Species, ...] = (
 )
 
 
+# ---- demonstration calls, outside the classes ----------------------------------------------
+# Two extremes for showing what a compression does (docs/pcen.md, benchmarks/pcen_presets_figure.py):
+# a call that does not change for seconds, and a click. They are not in SPECIES, so the default
+# and hard sets (and every result measured on them) stay exactly as they were.
+
+
+def sustained_call(rng: np.random.Generator, sr: int, seconds: float = 2.4) -> np.ndarray:
+    """A sustained, stationary call: a steady 2.5 kHz tone with two harmonics, held `seconds`
+    with 50 ms ramps (an insect's or a frog's drone, a held whistle)."""
+    f0 = 2500.0 * jitter(rng, 0.01)
+    n = n_samples(seconds, sr)
+    note = sum(tone(np.full(n, h * f0), sr) / h for h in (1, 2, 3))
+    return note * ramp(n, sr, 0.05, 0.05) / 1.5
+
+
+def click(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """A click: a 3 ms broadband (1-10 kHz) noise burst."""
+    n = n_samples(0.003, sr)
+    return band_noise(rng, n, sr, 1000, 10000) * ramp(n, sr, 0.0005, 0.001)
+
+
+DEMO_CALLS = {
+    "sustained_call": Species(
+        "sustained_call", "steady 2.5 kHz tone x3 harmonics, 2.4 s", sustained_call
+    ),
+    "click": Species("click", "3 ms broadband click, 1-10 kHz", click),
+}
+
+
 def species_names(n_species: int = len(SPECIES), preset: str = "default") -> tuple[str, ...]:
     """The class names of a synthetic set, in class order. `hard`: every recipe at each pitch
     factor in turn (`whistle_lo_x100` ... `bouncing_ball_x100`, `whistle_lo_x84`, ...)."""

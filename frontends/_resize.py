@@ -1,0 +1,59 @@
+"""The bilinear resize with its backward as two matrix products (`torch.autograd.Function`).
+
+A bilinear resize (antialiased or not) is linear and separable: `out = A_f X A_t^T` with one
+matrix per axis, `(H', H)` and `(W', W)`. Its exact matrix is the resize of an identity along
+that axis (the other axis keeps its size, where the resize is the identity), built once per
+(size, antialias, dtype, device) and cached. The forward stays `F.interpolate` (measured faster
+than the products on CPU, and bit-identical to the resize without a gradient); the backward,
+`dX = A_f^T dY A_t`, replaces the antialiased kernel's own backward, a scalar scatter loop that
+cost 3x its forward (benchmarks/RESULTS.md). An axis that keeps its size skips its product.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch.nn.functional as F
+
+
+def interpolate(image: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:
+    """`F.interpolate(image, size, mode="bilinear", align_corners=False, antialias=antialias)`."""
+    return F.interpolate(
+        image, size=size, mode="bilinear", align_corners=False, antialias=antialias
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def axis_matrix(
+    n_in: int, n_out: int, antialias: bool, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor | None:
+    """The `(n_out, n_in)` matrix of the resize along one axis, or None where it is the identity.
+    Built in float64 from the resize of an identity `(n_in, n_in) -> (n_out, n_in)`."""
+    eye = torch.eye(n_in, dtype=torch.float64)[None, None]  # (1, 1, n_in, n_in)
+    matrix = interpolate(eye, (n_out, n_in), antialias)[0, 0]  # (n_out, n_in)
+    if n_in == n_out and torch.equal(matrix, eye[0, 0]):
+        return None
+    return matrix.to(dtype=dtype, device=device)
+
+
+class ResizeFunction(torch.autograd.Function):
+    """`interpolate(image, size, antialias)` with the backward `A_f^T dY A_t` (twice
+    differentiable: the backward is made of differentiable products)."""
+
+    @staticmethod
+    def forward(ctx, image: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:
+        ctx.in_size = tuple(image.shape[-2:])
+        ctx.size, ctx.antialias = tuple(size), antialias
+        return interpolate(image, size, antialias)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (h_in, w_in), (h_out, w_out) = ctx.in_size, ctx.size
+        along_f = axis_matrix(h_in, h_out, ctx.antialias, grad.dtype, grad.device)  # (H', H)
+        along_t = axis_matrix(w_in, w_out, ctx.antialias, grad.dtype, grad.device)  # (W', W)
+        if along_t is not None:
+            grad = grad @ along_t  # (B, C, H', W)
+        if along_f is not None:
+            grad = along_f.T @ grad  # (B, C, H, W)
+        return grad.contiguous(), None, None
