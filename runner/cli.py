@@ -13,7 +13,7 @@ import sys
 from runner.errors import UserError
 
 # Each name is a module in runner/commands/ with `add_parser(subparsers)` and `command(args)`.
-SUBCOMMANDS = ("plan", "trial", "sweep", "report", "ui", "predict", "probe", "server")
+SUBCOMMANDS = ("plan", "trial", "sweep", "report", "ui", "predict", "export", "probe", "server")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,7 +76,15 @@ def model_metadata(scorer: ClipScorer, **extra: Any) -> dict[str, Any]:
         "clip_samples": scorer.clip_samples,
         "clip_s": scorer.clip_s,
         "normalize": scorer.normalize,
-        "output": "per-class probabilities (sigmoid; multi-label), in the order of classes",
+        "input": (
+            f"mono waveform at {scorer.sample_rate} Hz, samples in [-1, 1], float32 or float64: "
+            f"clips (n, {scorer.clip_samples}), one signal (samples,), or signals of another "
+            f"length (the pyfunc cuts them into windows of {scorer.clip_s:g} s)"
+        ),
+        "output": (
+            "per-class probabilities (sigmoid; multi-label), in the order of classes; the pyfunc "
+            "answers a table: clip, start_s, end_s and one column per class"
+        ),
         **extra,
     }
 
@@ -87,26 +95,29 @@ def example_waveform(scorer: ClipScorer) -> np.ndarray:
     return (0.01 * rng.standard_normal((1, scorer.clip_samples))).astype(np.float32)
 
 
+def model_signature(scorer: ClipScorer):
+    """No input schema: MLflow would refuse float64 and 1-D input before the pyfunc (which takes
+    them) saw it; the input is described in the metadata. Output: one row per window."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    columns = [ColSpec("long", "clip"), ColSpec("double", "start_s"), ColSpec("double", "end_s")]
+    columns += [ColSpec("float", name) for name in scorer.classes]
+    return ModelSignature(outputs=Schema(columns))
+
+
 def log_trial_model(
     tracking_uri: str, run_id: str, scorer: ClipScorer, metadata: dict[str, Any]
 ) -> str:
     """Log `scorer` as the MLflow PyTorch model `model` of run `run_id`; returns its model id
     (also the run's `logged_model_id` tag)."""
     import mlflow
-    import mlflow.pytorch
     import timm
     from mlflow import MlflowClient
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+    from mlflow.models import Model
 
-    import frontends
-    import models
+    from runner.tracking.bundle import PytorchFlavor, model_bundle
 
-    n = len(scorer.classes)
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, scorer.clip_samples))]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, n))]),
-    )
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     run = client.get_run(run_id)
@@ -120,23 +131,28 @@ def log_trial_model(
     )
     # MLflow warns on every pickled model; pickling is deliberate here (see serialization_format).
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
-    info = mlflow.pytorch.log_model(
-        scorer,
+    bundle = model_bundle()
+    info = Model.log(
+        artifact_path=None,
         name=MODEL_NAME,
+        flavor=PytorchFlavor(bundle),
+        # The scorer with its classes from the bundle, a package of its own name that the model
+        # carries: loading needs torch and timm, and leaves the user's packages alone.
+        pytorch_model=bundle.rebase(scorer),
         run_id=run_id,
         model_id=model.model_id,
-        signature=signature,
+        signature=model_signature(scorer),
         input_example=example_waveform(scorer),
-        # The classes pickled with the model, so loading needs no specsweep install.
-        code_paths=[str(Path(frontends.__file__).parent), str(Path(models.__file__).parent)],
+        code_paths=[str(bundle.path)],
         # Written out, not inferred: inference loads the model in a subprocess (seconds).
         pip_requirements=[
             f"torch=={torch.__version__.split('+')[0]}",
             f"timm=={timm.__version__}",
             f"numpy=={np.__version__}",
         ],
-        metadata=metadata,
-        # A pickled module (torch.export cannot trace the frontend's input checks).
+        metadata={**metadata, "code_package": bundle.name},
+        # A pickled module: torch.export cannot trace the frontend's input checks, and the
+        # pickled eager module keeps the one-line errors (docs/design.md, "Self-contained ...").
         serialization_format="pickle",
     )
     client.set_tag(run_id, TAG_MODEL_ID, info.model_id)
