@@ -25,27 +25,10 @@ import mlflow.pytorch
 import numpy as np
 import pytest
 import torch
+from helpers.tiny_model import CLASSES, SR, tiny_scorer
 from mlflow import MlflowClient
 
-from frontends import FrontendConfig
-from models.classifier import create_classifier
-from models.config import ModelConfig
-from models.scoring import ClipScorer
 from runner.tracking import logged_models
-
-SR = 8000
-CLASSES = ("amro", "noca", "bcch")
-
-
-def tiny_scorer(compression: str = "pcen", normalize: str = "rms") -> ClipScorer:
-    torch.manual_seed(0)
-    frontend = FrontendConfig(
-        sample_rate=SR, win_length=256, hop_length=128, n_mels=32, image_size=(32, 48),
-        compression=compression,
-    )  # fmt: skip
-    model = ModelConfig(name="mobilenetv3_small_050", pretrained="none")
-    classifier = create_classifier(frontend.resolved(), model, len(CLASSES)).eval()
-    return ClipScorer(classifier, CLASSES, SR, SR, normalize)
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +112,105 @@ def test_model_loads_beside_the_users_own_packages(logged, tmp_path):
     assert out["owners"] == ["user models", "user frontends", "user reports"]
     assert out["net"] == "the user net" and out["scoring"] == 1
     assert out["scorer_module"].startswith("_specsweep_model_")
+
+
+# --------------------------------------------------------------------------- the pyfunc
+
+
+@pytest.fixture(scope="module")
+def pyfunc(logged):
+    return mlflow.pyfunc.load_model(str(logged["folder"]))
+
+
+def scores_of(scorer, clips: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return scorer(torch.from_numpy(clips.astype(np.float32))).numpy()
+
+
+def test_the_model_carries_metadata_signature_and_example(pyfunc):
+    meta = pyfunc.metadata
+    assert meta.metadata["classes"] == list(CLASSES) and meta.metadata["sample_rate"] == SR
+    assert meta.metadata["code_package"].startswith("_specsweep_model_")
+    assert "float32 or float64" in meta.metadata["input"]
+    assert [c["name"] for c in meta.signature.outputs.to_dict()] == [
+        "clip", "start_s", "end_s", *CLASSES
+    ]  # fmt: skip
+    assert meta.saved_input_example_info is not None
+    assert meta.flavors["python_function"]["loader_module"].endswith(".models.serving")
+
+
+def test_pyfunc_takes_float64_and_one_signal(logged, pyfunc):
+    clips = 0.05 * np.random.default_rng(5).standard_normal((3, SR))  # float64, as soundfile reads
+    table = pyfunc.predict(clips)
+    assert list(table["clip"]) == [0, 1, 2] and list(table["start_s"]) == [0.0, 0.0, 0.0]
+    expected = scores_of(logged["scorer"], clips)
+    np.testing.assert_allclose(table[list(CLASSES)].to_numpy(), expected, atol=1e-5, rtol=0)
+    one = pyfunc.predict(clips[1])  # (samples,)
+    assert len(one) == 1 and one["end_s"][0] == 1.0
+    np.testing.assert_allclose(one[list(CLASSES)].to_numpy(), expected[1:2], atol=1e-5, rtol=0)
+
+
+def test_pyfunc_cuts_other_lengths_into_windows_as_predict_does(logged, pyfunc):
+    from models.windows import padded
+
+    rng = np.random.default_rng(6)
+    long = (0.05 * rng.standard_normal(round(2.5 * SR))).astype(np.float32)
+    short = (0.05 * rng.standard_normal(SR // 4)).astype(np.float32)
+    table = pyfunc.predict([long, short])  # a ragged list: one signal per entry
+    assert list(table["clip"]) == [0, 0, 0, 1]
+    assert list(table["start_s"]) == [0.0, 1.0, 1.5, 0.0]  # the last window flush with the end
+    assert list(table["end_s"]) == [1.0, 2.0, 2.5, 0.25]
+    windows = np.stack([long[:SR], long[SR : 2 * SR], long[-SR:], padded(short, SR)])
+    expected = scores_of(logged["scorer"], windows)
+    np.testing.assert_allclose(table[list(CLASSES)].to_numpy(), expected, atol=1e-5, rtol=0)
+    frame = pyfunc.predict(__import__("pandas").DataFrame(windows[:2]))  # one clip per row
+    np.testing.assert_allclose(frame[list(CLASSES)].to_numpy(), expected[:2], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (np.zeros((2, SR), dtype=np.int16), "dtype int16 is not floating point"),
+        (np.zeros((2, 2, SR), dtype=np.float32), "is not (samples,) or (n, samples)"),
+        (np.full(SR, np.nan), "NaN or inf"),
+    ],
+)
+def test_pyfunc_says_what_is_wrong(pyfunc, bad, message):
+    with pytest.raises(Exception, match=__import__("re").escape(message)):
+        pyfunc.predict(bad)
+
+
+# --------------------------------------------------------------------------- specsweep export
+
+
+def test_export_writes_an_onnx_file_that_onnxruntime_runs(logged, tmp_path, capsys):
+    import onnxruntime as ort
+
+    from runner.cli import main
+
+    out = tmp_path / "best.onnx"
+    code = main(["export", str(logged["folder"]), "--onnx", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert f"wrote {out}" in printed and "onnxruntime agrees with torch" in printed
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta().custom_metadata_map
+    assert json.loads(meta["classes"]) == list(CLASSES) and meta["sample_rate"] == str(SR)
+    for batch in (1, 5):  # the batch axis is dynamic
+        clips = (0.05 * np.random.default_rng(batch).standard_normal((batch, SR))).astype("f4")
+        (got,) = session.run(None, {"waveform": clips})
+        np.testing.assert_allclose(got, scores_of(logged["scorer"], clips), atol=1e-4, rtol=0)
+
+
+def test_export_of_an_unknown_model_exits_2(tmp_path, capsys):
+    from runner.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main(
+        ["export", "not-a-model", "--onnx", str(tmp_path / "x.onnx"), "--tracking-uri", uri]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "model 'not-a-model': not a run id" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.onnx").exists()
+    code = main(["export", str(tmp_path), "--onnx", str(tmp_path / "x.txt")])
+    assert code == 2 and "must end in .onnx" in capsys.readouterr().err
