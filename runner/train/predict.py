@@ -77,8 +77,19 @@ def load_scorer(ref: str, tracking_uri: str):
 
         connect(tracking_uri)  # a missing store or a server that does not answer: exit 2
     mlflow.set_tracking_uri(tracking_uri)
+    # A model logged before models carried their code as _specsweep_model_<hash> names the
+    # top-level `frontends` and `models`: it loads with the code installed here.
+    import frontends.frontend  # noqa: F401
+    import models.scoring  # noqa: F401
+
     try:
         scorer = mlflow.pytorch.load_model(uri, map_location="cpu")
+    except (ImportError, AttributeError) as err:  # a pickle whose classes this code lacks
+        raise UserError(
+            f"model {ref}: its code does not load here ({type(err).__name__}: "
+            f"{str(err)[:150]}); it was logged by another specsweep version: score it where "
+            "that version is installed, or run its configuration again to log a new model"
+        ) from None
     except Exception as err:  # MlflowException, OSError, RestException...
         text = str(err).strip().splitlines()
         raise UserError(

@@ -214,3 +214,26 @@ def test_export_of_an_unknown_model_exits_2(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.onnx").exists()
     code = main(["export", str(tmp_path), "--onnx", str(tmp_path / "x.txt")])
     assert code == 2 and "must end in .onnx" in capsys.readouterr().err
+
+
+def test_a_model_logged_the_old_way_still_predicts(tmp_path, capsys):
+    """Before the bundle: top-level `frontends/` and `models/` as code_paths. `specsweep predict`
+    loads it with the code installed here."""
+    import frontends
+    import models
+    import soundfile as sf
+
+    from runner.cli import main
+
+    scorer = tiny_scorer("db")
+    folder = tmp_path / "old"
+    mlflow.pytorch.save_model(
+        scorer, str(folder), serialization_format="pickle",
+        code_paths=[str(Path(frontends.__file__).parent), str(Path(models.__file__).parent)],
+    )  # fmt: skip
+    audio = tmp_path / "a.wav"
+    sf.write(audio, 0.05 * np.random.default_rng(0).standard_normal(3 * SR), SR)
+    out = tmp_path / "scores.csv"
+    code = main(["predict", str(folder), str(audio), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    assert len(out.read_text().splitlines()) == 1 + 3
