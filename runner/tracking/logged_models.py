@@ -52,6 +52,8 @@ TAG_WEIGHTS_HOST = "weights_host"  # where `best` mode left the weights file
 MODEL_TAGS = ("sweep", "config", "cfg_key", "seed")  # run tags copied to the logged model
 EXP_TAG_LOG_MODEL = "specsweep.log_model"
 EXP_TAG_REGISTER_AS = "specsweep.register_as"
+EXP_TAG_ONNX = "specsweep.onnx"  # "true": log model.onnx with each model (tracking.onnx)
+ONNX_FILE = "model.onnx"
 
 
 # --------------------------------------------------------------------------- one model
@@ -132,6 +134,7 @@ def log_trial_model(
     # MLflow warns on every pickled model; pickling is deliberate here (see serialization_format).
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
     bundle = model_bundle()
+    onnx_dir = _onnx_file(client, run, scorer) if _wants_onnx(client, run) else None
     info = Model.log(
         artifact_path=None,
         name=MODEL_NAME,
@@ -144,6 +147,7 @@ def log_trial_model(
         signature=model_signature(scorer),
         input_example=example_waveform(scorer),
         code_paths=[str(bundle.path)],
+        extra_files=[str(Path(onnx_dir.name) / ONNX_FILE)] if onnx_dir else None,
         # Written out, not inferred: inference loads the model in a subprocess (seconds).
         pip_requirements=[
             f"torch=={torch.__version__.split('+')[0]}",
@@ -156,7 +160,34 @@ def log_trial_model(
         serialization_format="pickle",
     )
     client.set_tag(run_id, TAG_MODEL_ID, info.model_id)
+    if onnx_dir is not None:
+        onnx_dir.cleanup()
     return info.model_id
+
+
+def _wants_onnx(client: MlflowClient, run: Run) -> bool:
+    tags = client.get_experiment(run.info.experiment_id).tags
+    return tags.get(EXP_TAG_ONNX) == "true"
+
+
+def _onnx_file(client: MlflowClient, run: Run, scorer: ClipScorer):
+    """`tracking.onnx: true`: the scorer as model.onnx in a temporary folder (checked against
+    onnxruntime, the agreement tagged on the run), or None with the reason tagged."""
+    import tempfile
+
+    from runner.tracking import onnx_export
+
+    folder = tempfile.TemporaryDirectory(prefix="specsweep-onnx-")
+    try:
+        path = onnx_export.export_onnx(scorer, Path(folder.name) / ONNX_FILE)
+        agreement = onnx_export.check_onnx(path, scorer)
+    except Exception as err:  # an architecture the exporter cannot take: the model still logs
+        log.warning("run %s: no ONNX file (%s: %s)", run.info.run_name, type(err).__name__, err)
+        client.set_tag(run.info.run_id, "onnx", f"failed: {type(err).__name__}: {err}"[:500])
+        folder.cleanup()
+        return None
+    client.set_tag(run.info.run_id, "onnx", agreement.line())
+    return folder
 
 
 # --------------------------------------------------------------------------- best mode

@@ -28,6 +28,7 @@ import torch
 from helpers.tiny_model import CLASSES, SR, tiny_scorer
 from mlflow import MlflowClient
 
+from runner.tracking import experiment as experiment_page
 from runner.tracking import logged_models
 
 
@@ -38,6 +39,7 @@ def logged(tmp_path_factory):
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = MlflowClient(uri)
     exp_id = client.create_experiment("portable", artifact_location=str(root / "art"))
+    experiment_page.prepare(client, exp_id, ["test"], [], log_model="all", onnx=True)
     run_id = client.create_run(exp_id, tags={"cfg_key": "abc", "seed": "0"}).info.run_id
     scorer = tiny_scorer()
     meta = logged_models.model_metadata(scorer, config="tiny")
@@ -45,7 +47,10 @@ def logged(tmp_path_factory):
     client.set_terminated(run_id, "FINISHED")
     mlflow.set_tracking_uri(uri)
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{model_id}", dst_path=root / "m"))
-    return {"root": root, "uri": uri, "scorer": scorer, "folder": folder, "model_id": model_id}
+    return {
+        "root": root, "uri": uri, "scorer": scorer, "folder": folder, "model_id": model_id,
+        "run_id": run_id,
+    }  # fmt: skip
 
 
 def user_project(root: Path) -> Path:
@@ -200,6 +205,17 @@ def test_export_writes_an_onnx_file_that_onnxruntime_runs(logged, tmp_path, caps
         clips = (0.05 * np.random.default_rng(batch).standard_normal((batch, SR))).astype("f4")
         (got,) = session.run(None, {"waveform": clips})
         np.testing.assert_allclose(got, scores_of(logged["scorer"], clips), atol=1e-4, rtol=0)
+
+
+def test_tracking_onnx_logs_the_onnx_file_beside_the_model(logged):
+    """`tracking.onnx: true` (the experiment's tag): model.onnx in the model's extra files."""
+    import onnxruntime as ort
+
+    (path,) = (logged["folder"] / "extra_files").rglob("model.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].name == "waveform"
+    tag = MlflowClient(logged["uri"]).get_run(logged["run_id"]).data.tags["onnx"]
+    assert tag.startswith("onnxruntime agrees with torch"), tag
 
 
 def test_export_of_an_unknown_model_exits_2(tmp_path, capsys):
