@@ -253,3 +253,39 @@ def test_a_model_logged_the_old_way_still_predicts(tmp_path, capsys):
     code = main(["predict", str(folder), str(audio), "--out", str(out)])
     assert code == 0, capsys.readouterr().err
     assert len(out.read_text().splitlines()) == 1 + 3
+
+
+@pytest.mark.slow
+def test_mlflow_models_serve_answers_with_class_names(logged, tmp_path):
+    """`mlflow models serve --env-manager local` on the logged model, asked over HTTP."""
+    import socket
+    import urllib.request
+
+    from helpers.servers import stop_process, wait_http
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(logged["folder"]),
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        # as in an activated venv: mlflow starts `uvicorn` by name
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping", 180, proc)
+        clips = 0.05 * np.random.default_rng(9).standard_normal((2, SR))  # float64 JSON numbers
+        body = json.dumps({"inputs": clips.tolist()}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read())
+    finally:
+        stop_process(proc)
+    rows = answer["predictions"]
+    assert [row["clip"] for row in rows] == [0, 1]
+    got = np.array([[row[name] for name in CLASSES] for row in rows])
+    np.testing.assert_allclose(got, scores_of(logged["scorer"], clips), atol=1e-5, rtol=0)
