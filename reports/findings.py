@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reports.analysis import BASELINE, Configuration, VersusBaseline, pareto_front
+from reports.cost import best_value
 from reports.durations import format_duration
 
 
@@ -44,6 +45,8 @@ def takeaway_sentences(table, configs, sets, sigma, comps, versus) -> list[str]:
                 f"({best.train_time_s / fastest.train_time_s:.1f}× faster than the best, "
                 f"{best.map_mean(s) - fastest.map_mean(s):.3f} MAP lower)."
             )
+    if value := best_value(configs, sets[0]):  # the inference cost (reports/cost.py)
+        items.append(value)
     items += _versus_takeaways(versus, sets)
     if all(not c.test.noise_estimated for s in sets for c in comps[s]) and comps[sets[0]]:
         items.append(

@@ -235,10 +235,10 @@ def test_export_of_an_unknown_model_exits_2(tmp_path, capsys):
 def test_a_model_logged_the_old_way_still_predicts(tmp_path, capsys):
     """Before the bundle: top-level `frontends/` and `models/` as code_paths. `specsweep predict`
     loads it with the code installed here."""
-    import frontends
-    import models
     import soundfile as sf
 
+    import frontends
+    import models
     from runner.cli import main
 
     scorer = tiny_scorer("db")
