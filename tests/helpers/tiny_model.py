@@ -14,11 +14,13 @@ SR = 8000
 CLASSES = ("amro", "noca", "bcch")
 
 
-def tiny_scorer(compression="pcen", normalize="rms", backbone="test_resnet") -> ClipScorer:
+def tiny_scorer(
+    compression="pcen", normalize="rms", backbone="test_resnet", image_size=(32, 48)
+) -> ClipScorer:
     """One second at 8 kHz -> 3 class probabilities; `compression` a name or a tuple of names."""
     torch.manual_seed(0)
     frontend = FrontendConfig(
-        sample_rate=SR, win_length=256, hop_length=128, n_mels=32, image_size=(32, 48),
+        sample_rate=SR, win_length=256, hop_length=128, n_mels=32, image_size=image_size,
         compression=compression,
     )  # fmt: skip
     model = ModelConfig(name=backbone, pretrained="none")
