@@ -36,6 +36,7 @@ def map_vs_cost(configs: Sequence[Configuration], eval_sets: Sequence[str]) -> F
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
         ax.margins(x=0.15, y=0.12)
+        ax.set_xlim(left=0)  # from zero: near-equal costs look near-equal, ratios read true
     left.set_ylabel(f"MAP on {eval_set} (mean over seeds)")
     left.set_title("the cost of training", fontsize=11)
     right.set_title("the cost of every later prediction", fontsize=11)

@@ -39,6 +39,9 @@ def test_a_sweep_measures_each_configuration_once_and_the_report_draws_it(tmp_pa
     os.chdir(tmp_path)
     try:
         sections = tiny_sections(tmp_path / "data")
+        # test_resnet: compute-bound at batch 1 (a mobilenet's per-layer overhead at batch 1
+        # outweighs its convolutions at these sizes: its latency barely moves with the image)
+        sections["model"]["name"] = "test_resnet"
         sections["grid"] = {"axes": {"frontend.image_size": [[32, 64], [192, 384]]}}
         sweep_file = tmp_path / "cost.yaml"
         sweep_file.write_text(yaml.safe_dump({"name": "cost", "seeds": 2, **sections}))
@@ -62,6 +65,6 @@ def test_a_sweep_measures_each_configuration_once_and_the_report_draws_it(tmp_pa
         r["frontend.image_size"]: float(r[LATENCY]) for r in rows if r[LATENCY] not in ("", None)
     }
     small, large = sorted(by_size.items(), key=lambda kv: len(kv[0]))  # "[32, 64]" is shorter
-    assert large[1] > small[1], by_size
+    assert large[1] > 1.5 * small[1], by_size
     assert (out / "map_vs_cost.png").is_file()
     assert "MAP vs inference cost" in (out / "report.md").read_text()
