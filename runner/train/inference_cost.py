@@ -158,3 +158,45 @@ def measure_trial(trial) -> dict[str, float]:
         return {}
     tracker.log_final(cost)
     return cost
+
+
+def measure_logged_models(tracking_uri: str, experiment: str) -> list[str]:
+    """`specsweep report --measure-inference`: each configuration with no cost yet and a logged
+    model, measured here (this machine, its default device) and logged to that model's run.
+    Returns one line per configuration measured or skipped."""
+    import platform
+
+    from mlflow import MlflowClient
+
+    from runner.tracking.logged_models import TAG_MODEL_ID
+    from runner.tracking.runs import KIND_TAG, _search_all, find_experiment
+    from runner.train.predict import load_scorer
+    from runner.train.runtime import resolve_device
+
+    client = MlflowClient(tracking_uri)
+    exp = find_experiment(client, experiment)
+    runs = _search_all(client, exp.experiment_id, f"tags.`{KIND_TAG}` = 'trial'")
+    done = {r.data.tags.get("cfg_key") for r in runs if LATENCY in r.data.metrics}
+    device = resolve_device(None)
+    lines, seen = [], set()
+    for run in runs:
+        cfg_key = run.data.tags.get("cfg_key")
+        if cfg_key in done or cfg_key in seen or TAG_MODEL_ID not in run.data.tags:
+            continue
+        seen.add(cfg_key)
+        scorer = load_scorer(f"runs:/{run.info.run_id}/model", tracking_uri)
+        batch_size = int(run.data.params.get("train.batch_size", "32"))
+        cost = measure(scorer, batch_size=batch_size, device=device)
+        for key, value in cost.items():
+            client.log_metric(run.info.run_id, key, value, step=0)
+        lines.append(
+            f"inference cost: {run.info.run_name}: {cost[LATENCY]:.2f} ms per clip on "
+            f"{platform.node()} ({device} for the throughput)"
+        )
+    missing = {r.data.tags.get("cfg_key") for r in runs} - done - seen
+    if missing:
+        lines.append(
+            f"inference cost: {len(missing)} configuration(s) without a logged model stay "
+            "unmeasured (log_model: best or all logs one)"
+        )
+    return lines

@@ -40,7 +40,8 @@ def logged(tmp_path_factory):
     client = MlflowClient(uri)
     exp_id = client.create_experiment("portable", artifact_location=str(root / "art"))
     experiment_page.prepare(client, exp_id, ["test"], [], log_model="all", onnx=True)
-    run_id = client.create_run(exp_id, tags={"cfg_key": "abc", "seed": "0"}).info.run_id
+    tags = {"specsweep.kind": "trial", "cfg_key": "abc", "seed": "0"}
+    run_id = client.create_run(exp_id, tags=tags, run_name="tiny-s0").info.run_id
     scorer = tiny_scorer()
     meta = logged_models.model_metadata(scorer, config="tiny")
     model_id = logged_models.log_trial_model(uri, run_id, scorer, meta)
@@ -289,3 +290,13 @@ def test_mlflow_models_serve_answers_with_class_names(logged, tmp_path):
     assert [row["clip"] for row in rows] == [0, 1]
     got = np.array([[row[name] for name in CLASSES] for row in rows])
     np.testing.assert_allclose(got, scores_of(logged["scorer"], clips), atol=1e-5, rtol=0)
+
+
+def test_report_measure_inference_measures_the_logged_model_once(logged):
+    from runner.train.inference_cost import COST_METRICS, LATENCY, measure_logged_models
+
+    lines = measure_logged_models(logged["uri"], "portable")
+    assert len(lines) == 1 and lines[0].startswith("inference cost: tiny-s0: "), lines
+    metrics = MlflowClient(logged["uri"]).get_run(logged["run_id"]).data.metrics
+    assert set(COST_METRICS) <= set(metrics) and metrics[LATENCY] > 0
+    assert measure_logged_models(logged["uri"], "portable") == []  # measured already
