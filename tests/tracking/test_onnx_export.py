@@ -35,3 +35,11 @@ def test_eager_use_still_refuses_nan_in_one_line():
         ValueError, match=r"1 of 2 clips contain NaN or inf samples \(clip indices \[1\]\)"
     ):
         scorer(bad)
+
+
+def test_tracking_onnx_needs_a_logged_model():
+    from runner.sweep.config import TrackingConfig
+
+    assert TrackingConfig(onnx=True).onnx
+    with pytest.raises(ValueError, match="onnx: true needs a logged model"):
+        TrackingConfig(log_model="none", onnx=True)
