@@ -30,6 +30,8 @@ from contextlib import contextmanager
 
 import torch
 
+from runner.tracking.logged_models import make_scorer
+
 LATENCY = "infer_cpu_latency_ms"
 COST_METRICS = (
     "infer_params",
@@ -141,8 +143,6 @@ def measure_trial(trial) -> dict[str, float]:
     """At the end of a finished trial (`runner.train.running.RunningTrial`): measure and log the
     cost unless its configuration has it already. A failure is logged, never fails the trial."""
     import logging
-
-    from runner.tracking.logged_models import make_scorer
 
     log = logging.getLogger(__name__)
     tracker, spec = trial.tracker, trial.spec
