@@ -5,11 +5,13 @@
     log_best_models(client, tracking_uri, experiment, root)     # sweep end / `specsweep report`
 
 The model is an MLflow PyTorch model named `model` in the trial's run (`runs:/<run id>/model`,
-`mlflow.pytorch.load_model` gives a `models.scoring.ClipScorer`, `mlflow.pyfunc.load_model` a
-pyfunc): a mono waveform `(batch, clip_samples)` at the sweep's sample rate in, per-class
-probabilities `(batch, n_classes)` out, the class names, sample rate and clip length in its
-metadata, with a signature and an input example. The code of `frontends/` and `models/` is
-stored with it, so loading needs torch and timm, not specsweep.
+`mlflow.pytorch.load_model` gives a ClipScorer, `mlflow.pyfunc.load_model` the pyfunc of
+`models/serving.py`): a mono waveform `(batch, clip_samples)` at the sweep's sample rate in,
+per-class probabilities `(batch, n_classes)` out, the class names, sample rate and clip length in
+its metadata, with a signature and an input example. The code of `frontends/` and `models/` is
+stored with it as one uniquely named package (runner/tracking/bundle.py), so loading needs torch
+and timm, not specsweep, and leaves a user's own `models` or `frontends` alone. With
+`tracking.onnx: true` (an experiment tag) the model also carries `model.onnx`.
 
 `best`: every finished trial writes its scorer to
 `.specsweep/models/<sweep>/<cfg_key>-s<seed>.pt` on the machine that ran it; `log_best_models`
