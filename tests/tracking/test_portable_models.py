@@ -300,3 +300,30 @@ def test_report_measure_inference_measures_the_logged_model_once(logged):
     metrics = MlflowClient(logged["uri"]).get_run(logged["run_id"]).data.metrics
     assert set(COST_METRICS) <= set(metrics) and metrics[LATENCY] > 0
     assert measure_logged_models(logged["uri"], "portable") == []  # measured already
+
+
+def test_a_model_whose_code_is_gone_says_what_to_do(tmp_path, capsys, monkeypatch):
+    """A pickle naming a module this install does not have: one line, exit 2."""
+    from runner.cli import main
+
+    package = tmp_path / "code" / "gone_pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from models.scoring import ClipScorer\n\nclass OldScorer(ClipScorer):\n    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path / "code"))
+    from gone_pkg import OldScorer
+
+    scorer = tiny_scorer("db")
+    old = OldScorer(scorer.classifier, scorer.classes, SR, SR)
+    mlflow.pytorch.save_model(old, str(tmp_path / "m"), serialization_format="pickle")
+    capsys.readouterr()  # MLflow's warning on pickled models
+    monkeypatch.delitem(sys.modules, "gone_pkg")
+    audio = tmp_path / "a.wav"
+    __import__("soundfile").write(audio, np.zeros(SR, dtype=np.float32), SR)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path / "code")])
+    code = main(["predict", str(tmp_path / "m"), str(audio), "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "its code does not load here (ModuleNotFoundError" in err
+    assert "score it where that version is installed" in err
