@@ -16,7 +16,7 @@ from reports.cost import LATENCY
 from reports.figures._style import new_figure, nth_colour
 from reports.figures.map_time import time_unit
 
-MAX_LABELS = 16  # past this many points only the Pareto front is named
+MAX_LABELS = 8  # past this many points only the Pareto front is named (long labels overlap)
 
 
 def map_vs_cost(configs: Sequence[Configuration], eval_sets: Sequence[str]) -> Figure | None:
