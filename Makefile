@@ -20,7 +20,9 @@ define venv_install
 		|| { grep -v '^WARNING: Location' $(1)/install.log | tail -30; echo "specsweep: install failed; the whole log is $(1)/install.log"; exit 1; }
 endef
 
-.PHONY: install lock test test-latest test-slow test-multinode test-cuda lint format bench sweep ui report server clean
+DOCS_STAMP := $(VENV)/.docs-installed
+
+.PHONY: install lock test test-latest test-slow test-multinode test-cuda device-wheels gpu-check lint format bench sweep ui report server docs clean
 
 install: $(STAMP)
 
@@ -39,6 +41,7 @@ lock:
 	@rm -rf .venv-lock
 	@echo "specsweep: resolving the newest allowed versions in .venv-lock (log: .venv-lock/install.log)"
 	$(call venv_install,.venv-lock,)
+	@.venv-lock/bin/python -m pip install $(PIP_QUIET) -e '.[docs]' >> .venv-lock/install.log 2>&1
 	@{ echo "# specsweep's tested dependency set: a pip constraints file applied by \`make install\`."; \
 	   echo "# Made by \`make lock\` on $$(date -u +%Y-%m-%d) ($$(.venv-lock/bin/python -c 'import platform; print(platform.python_version(), platform.machine())')); the ranges are in pyproject.toml."; \
 	   .venv-lock/bin/python -m pip freeze --exclude-editable --exclude specsweep | sed -E 's/^(torch|torchvision)==([^+]*)\+.*/\1==\2/'; } > $(LOCK)
@@ -64,6 +67,19 @@ test-slow: $(STAMP)
 # run them on a machine with a CUDA device; elsewhere they are skipped.
 test-cuda: $(STAMP)
 	$(BIN)/python -m pytest -q -m cuda
+
+# The wheels `make gpu-check` needs on a GPU machine without internet (MLflow, Optuna, soxr,
+# soundfile... for CPython 3.12 manylinux x86_64, the lock's versions; what the GPU image lacks):
+# into .whl/ with its list .whl/wheels.txt; fails past 60 MiB. Run where pip can download.
+device-wheels: $(STAMP)
+	$(BIN)/python benchmarks/device_wheels.py --dest .whl
+
+# The device check (docs/gpus.md): on a GPU machine with the repository and .whl/ copied over,
+# no venv and no network needed (the machine's own Python and torch). Results: $(GPU_CHECK_OUT).
+# `make gpu-check GPU_CHECK_ARGS=--dry-run` runs every step tiny on the CPU.
+GPU_CHECK_OUT ?= .gpu-check
+gpu-check:
+	$(PYTHON) benchmarks/gpu_check.py --out $(GPU_CHECK_OUT) --wheels .whl $(GPU_CHECK_ARGS)
 
 # Multi-node tests with real servers (a private PostgreSQL, installed with apt when missing; an
 # MLflow server; two supervisors): CI runs them on their own.
@@ -96,11 +112,23 @@ ui: $(STAMP)
 report: $(STAMP)
 	$(BIN)/specsweep report $(SWEEP)
 
-# A team MLflow tracking server on 127.0.0.1:5000 (see README, Multi-node); e.g.
+# A team MLflow tracking server on 127.0.0.1:5000 (see docs/multinode.md); e.g.
 # make server SERVER_ARGS="--host 0.0.0.0 --port 5001"
 server: $(STAMP)
 	$(BIN)/specsweep server $(SERVER_ARGS)
 
+# The user guide (docs/, mkdocs.yml) as a site in site/, with the API reference from the
+# docstrings; offline, and strict: a broken link, a page left out of the nav or a reference that
+# does not resolve fails (CI runs it). Open site/index.html. The docs extra is installed once.
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	@echo "specsweep: the guide is in site/ (open site/index.html)"
+
+$(DOCS_STAMP): $(STAMP)
+	@$(BIN)/python -m pip install $(PIP_QUIET) -c $(LOCK) -e '.[docs]' >> $(VENV)/install.log 2>&1 \
+		|| { tail -30 $(VENV)/install.log; echo "specsweep: installing the docs extra failed; the log is $(VENV)/install.log"; exit 1; }
+	@touch $(DOCS_STAMP)
+
 clean:
-	rm -rf $(VENV) $(LATEST) .venv-lock build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .venv-lock build site *.egg-info .pytest_cache .ruff_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

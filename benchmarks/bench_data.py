@@ -24,9 +24,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from runner.cores import available_cores
 from runner.data import DataConfig, SyntheticConfig, default_num_workers, load_dataset, train_loader
 from runner.data.cache import AudioCache, open_cache
-from runner.data.sampling import TrainDataset, available_cores
+from runner.data.sampling import TrainDataset
 from runner.tracking.trial_runs import cpu_model
 
 SR = 22050

@@ -68,7 +68,10 @@ def tiny_sweep(
         "train": {
             "epochs": epochs,
             "batch_size": 16,
+            "optimizer": "sgd",  # the recipe the recorded figures ran
             "lr": 0.1,
+            "weight_decay": 0.0001,
+            "schedule": "piecewise",
             "milestones": [100],
             "num_workers": 0,
         },

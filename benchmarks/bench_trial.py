@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_trial.py                      # demo sweep, trial 0, 1 thread
     .venv/bin/python benchmarks/bench_trial.py --index 2 --threads 2
     .venv/bin/python benchmarks/bench_trial.py --device cuda --model resnet50 --image-size 128 512 \\
-        --channels 3 --batch-size 64                                # the seed's setting on a GPU (bf16)
+        --channels 3 --batch-size 64                                # the Merlin study's setting on a GPU (bf16)
 
 Both measure SGD training steps (forward, BCE, backward, step) with the same batch size, image
 size, model and precision, in one process, interleaved (A B A B ...) so the shared machine's load

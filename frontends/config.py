@@ -21,6 +21,8 @@ _MAX_AUTO_N_FFT = 1 << 15
 
 MAX_CHANNELS = 3
 
+MAX_SAMPLE_RATE = 384_000  # Hz: ultrasonic (bat) recorders; anything above is a typo
+
 
 @dataclass(frozen=True)
 class DbConfig:
@@ -144,6 +146,11 @@ class FrontendConfig:
     def _check_stft(self) -> None:
         if self.sample_rate <= 0:
             raise ValueError(f"sample_rate: {self.sample_rate} must be > 0 Hz, e.g. 22050")
+        if self.sample_rate > MAX_SAMPLE_RATE:
+            raise ValueError(
+                f"sample_rate: {self.sample_rate:,} Hz is over {MAX_SAMPLE_RATE:,} Hz, the fastest "
+                "audio recorders sample at; use the recordings' rate, e.g. 22050 or 48000"
+            )
         if self.win_length < 2:
             raise ValueError(f"win_length: {self.win_length} samples is too short; use e.g. 512")
         if self.hop_length < 1:

@@ -61,11 +61,6 @@ class ModelConfig:
                 "dataset's classes and `pretrained`); remove it from model.kwargs"
             )
 
-    @property
-    def pretrained_file(self) -> str | None:
-        """The local weight file, or None for 'none' / 'imagenet'."""
-        return None if self.pretrained in ("none", "imagenet") else self.pretrained
-
 
 def _check_name(name: str) -> None:
     # Against timm's name list, cached per timm version: importing timm (and torch) takes seconds.

@@ -3,7 +3,8 @@
 This package owns everything after the runs are read: the table (`table`), the statistics
 (`stats`, `analysis`), the names of settings (`labels`), the figures (`figures/`), the takeaway
 sentences (`findings`), the page's sections (`sections`), its Markdown and HTML writers
-(`document`) and `write_report`, which ties them together (`report`); `durations` writes a
+(`document`), what the sweep held fixed and where it ran (`setup`) and `write_report`, which ties
+them together (`report`); `durations` writes a
 duration for the report and for the runner's progress lines. It is pure: it works on a
 `SweepTable`, never talks to MLflow or Optuna (`runner.tracking.runs` reads the runs into a
 table) and imports nothing from `runner/`.

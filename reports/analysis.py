@@ -192,11 +192,13 @@ class Comparison:
         )
 
     def sentence(self, all_keys: Sequence[str]) -> str:
-        """The takeaway, worded by what the numbers support (see `difference_sentence`)."""
+        """The takeaway, worded by what the numbers support (see `difference_sentence`). With one
+        seed it says what was seen and no more; the report says once, at its top, that the noise
+        is not estimated (`reports.findings.noise_note`)."""
         win, lose = self.names(all_keys)
         n_pairs = len(self.pairs)
         text = difference_sentence(win, lose, self.test, self.replicates, n_pairs)
-        return text + f", at {self.time_ratio:.2f}× the training time{_one_seed_tail(self.test)}."
+        return text + f", at {self.time_ratio:.2f}× the training time."
 
 
 def difference_sentence(
@@ -230,12 +232,6 @@ def _p_text(test: PairedTest) -> str:
     if test.p_floor is not None and test.p_floor > ALPHA:
         text += f", the smallest possible with {test.n} is {test.p_floor:.2g}"
     return text
-
-
-def _one_seed_tail(test: PairedTest) -> str:
-    if test.noise_estimated:
-        return ""
-    return "; 1 seed: noise not estimated, so not called a difference"
 
 
 def factors(configs: Sequence[Configuration], keys: Sequence[str]) -> list[tuple[str, ...]]:
@@ -389,11 +385,8 @@ class VersusBaseline:
         text = difference_sentence(
             self.config.label, self.baseline.label, test, self.map_diffs[eval_set], 1
         )
-        if not test.noise_estimated:
-            text = (
-                f"{self.config.label} vs {self.baseline.label}: {test.mean:+.3f} MAP; 1 seed: "
-                "noise not estimated, so not called a difference"
-            )
+        if not test.noise_estimated:  # what was seen; the report's top says the noise is unknown
+            text = f"{self.config.label} vs {self.baseline.label}: {test.mean:+.3f} MAP"
         return f"{text}; {self.cost_text()}."
 
 

@@ -4,6 +4,7 @@ in training time (the Pareto front and each frontend against dB), and which diff
 seed-to-seed noise could explain.
 
     items = takeaway_sentences(table, configs, sets, sigma, comps, versus)
+    note = noise_note(comps, sets)  # "1 seed: ...", said once above the takeaways, or None
 """
 
 from __future__ import annotations
@@ -38,28 +39,51 @@ def takeaway_sentences(table, configs, sets, sigma, comps, versus) -> list[str]:
             f"{format_duration(best.train_time_s, style='unit')} of training."
         )
         if len(front) > 1:
-            fastest = front[0]
-            items.append(
-                f"Fastest on the Pareto front ({s}): {fastest.label}, {map_text(fastest, s)} MAP "
-                f"in {format_duration(fastest.train_time_s, style='unit')} "
-                f"({best.train_time_s / fastest.train_time_s:.1f}× faster than the best, "
-                f"{best.map_mean(s) - fastest.map_mean(s):.3f} MAP lower)."
-            )
+            items.append(_fastest_sentence(front[0], best, s))
     if value := best_value(configs, sets[0]):  # the inference cost (reports/cost.py)
         items.append(value)
     items += _versus_takeaways(versus, sets)
-    if all(not c.test.noise_estimated for s in sets for c in comps[s]) and comps[sets[0]]:
-        items.append(
-            "1 seed: the seed-to-seed noise is not estimated, so no difference below is called "
-            "real; sweep two or more seeds (seeds: N) to test them."
-        )
-    # The factor takeaways on the first evaluation set; every set's are under "Factor effects".
+    # The factor takeaways on the first evaluation set; the other sets' are in the report's
+    # "Factor effects" section (which repeats none of these).
     primary = sets[0]
     for comp in comps[primary]:
         items.append(f"On {primary}: {comp.sentence(keys)}")
     if len(sets) > 1 and any(comps[s] for s in sets[1:]):
-        items.append(f"Factor effects on {', '.join(sets[1:])}: see below.")
+        items.append(
+            f'Factor effects on {", ".join(sets[1:])}: in the report\'s "Factor effects" section.'
+        )
     return items
+
+
+def noise_note(comps, sets) -> str | None:
+    """The one sentence, said once above the takeaways, when no comparison has an estimate of the
+    seed-to-seed noise (one seed): why nothing in them is called a difference."""
+    if not sets or not comps[sets[0]]:
+        return None
+    if any(c.test.noise_estimated for s in sets for c in comps[s]):
+        return None
+    return (
+        "1 seed: the seed-to-seed noise is not estimated, so no difference in this report is "
+        "called real; sweep two or more seeds (seeds: N) to test them."
+    )
+
+
+# Training times within this ratio are reported as the same (one decimal would print "1.0×").
+SAME_TIME = 1.05
+
+
+def _fastest_sentence(fastest: Configuration, best: Configuration, eval_set: str) -> str:
+    """The Pareto front's fastest configuration against the best one: how much faster, how much
+    MAP it gives up; "about as fast as the best" when the times are within 5%."""
+    ratio = best.train_time_s / fastest.train_time_s
+    speed = (
+        f"{ratio:.1f}× faster than the best" if ratio >= SAME_TIME else "about as fast as the best"
+    )
+    return (
+        f"Fastest on the Pareto front ({eval_set}): {fastest.label}, {map_text(fastest, eval_set)} "
+        f"MAP in {format_duration(fastest.train_time_s, style='unit')} ({speed}, "
+        f"{best.map_mean(eval_set) - fastest.map_mean(eval_set):.3f} MAP lower)."
+    )
 
 
 def _versus_takeaways(versus: Sequence[VersusBaseline], sets) -> list[str]:
@@ -86,7 +110,7 @@ def _versus_takeaways(versus: Sequence[VersusBaseline], sets) -> list[str]:
         items.append(f"Frontends against {BASELINE} on {s}, best: {top.sentence(s)}{verdict}")
     costly = max(versus, key=lambda v: v.time_ratio)
     items.append(
-        f"Costliest frontend: {costly.config.label} at {costly.cost_text()} (the seed study saw "
+        f"Costliest frontend: {costly.config.label} at {costly.cost_text()} (the Merlin study saw "
         "trainable PCEN take up to about 1.5× as long as dB)."
     )
     return items

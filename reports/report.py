@@ -5,7 +5,7 @@
 
 This module runs the analysis once, draws the figures (`reports.figures`), builds the page's
 blocks (`reports.sections`) and writes them out (`reports.document`). The takeaways are
-computed (`reports.findings`), the seed's three kinds: what wins and by how much (paired
+computed (`reports.findings`), the Merlin study's three kinds: what wins and by how much (paired
 differences between configurations that differ in one factor only), what it costs in training
 time (the Pareto front), and which differences the seed-to-seed noise could explain.
 """
@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from reports import figures
 from reports.analysis import comparisons, seed_std, summarise, trial_label, versus_baseline
 from reports.document import to_html, to_markdown
-from reports.findings import takeaway_sentences
+from reports.findings import noise_note, takeaway_sentences
 from reports.labels import sort_key
 from reports.learning import learning_warning
 from reports.sections import FIGURE_FILES, MAX_PANELS, report_blocks
@@ -67,7 +67,8 @@ def write_report(
 
 def takeaways(table: SweepTable) -> list[str]:
     """The report's takeaway sentences alone (for the MLflow experiment's description), led by the
-    report's warning when the best configuration did not learn; empty when no trial has finished."""
+    report's warning when the best configuration did not learn, with the one-seed note (when there
+    is one) after the first; empty when no trial has finished."""
     configs = summarise(table)
     keys, sets = table.swept_keys, [s for s in table.eval_sets if any(c.has(s) for c in configs)]
     if not sets:
@@ -77,6 +78,9 @@ def takeaways(table: SweepTable) -> list[str]:
     items = takeaway_sentences(
         table, configs, sets, sigma, comps, versus_baseline(configs, keys, sets)
     )
+    note = noise_note(comps, sets)
+    if note:
+        items.insert(1, note)
     warning = learning_warning(table, configs, sets[0])  # first, as in the report
     return [warning, *items] if warning else items
 

@@ -25,8 +25,9 @@ from reports.cost import COLUMNS as COST_COLUMNS
 from reports.cost import LATENCY, cost_cells
 from reports.document import Block, Bullets, Heading, Image, Paragraph, Table
 from reports.durations import format_duration
-from reports.findings import map_text, takeaway_sentences
+from reports.findings import map_text, noise_note, takeaway_sentences
 from reports.learning import learning_warning
+from reports.setup import setup_lines
 from reports.table import SweepTable
 
 # Small-multiple figures (gallery, curves) show at most this many configurations, in grid order:
@@ -57,6 +58,7 @@ def report_blocks(
     if warning:
         blocks.append(Paragraph(f"WARNING: {warning}"))
     blocks += _status_blocks(table, configs)
+    blocks += [Paragraph(line) for line in setup_lines(table)]
     if not configs:
         blocks.append(
             Paragraph(
@@ -65,8 +67,10 @@ def report_blocks(
             )
         )
     else:
+        note = noise_note(comps, sets)
         blocks += [
             Heading("Takeaways"),
+            *([Paragraph(note)] if note else []),
             Bullets(tuple(takeaway_sentences(table, configs, sets, sigma, comps, versus))),
         ]
         blocks += _map_vs_time_blocks(table)
@@ -166,7 +170,10 @@ def _factor_section(comps, sets, keys, drawn: set[str]) -> list[Block]:
         ),
     ]
     if "factor_effects" in drawn:
-        for s in sets:
+        # The first set's sentences are takeaways already: said once, up there.
+        if comps[sets[0]]:
+            blocks.append(Paragraph(f"On {sets[0]}: the sentences are in the takeaways above."))
+        for s in sets[1:]:
             blocks.append(Bullets(tuple(f"On {s}: {c.sentence(keys)}" for c in comps[s])))
     return blocks
 
@@ -260,7 +267,7 @@ def _status_blocks(table: SweepTable, configs: Sequence[Configuration]) -> list[
     return blocks
 
 
-# The seed study's seed-to-seed std (n = 5): on its curated test set and on the low-SNR SWAMP set.
+# The Merlin study's seed-to-seed std (n = 5): on its curated test set and on the low-SNR SWAMP set.
 SEED_STUDY_STD = {"test": 0.010, "field": 0.017}
 SEED_STUDY_SET = {"test": "its curated test set", "field": "SWAMP, its low-SNR field set"}
 
@@ -277,7 +284,7 @@ def _noise_blocks(configs, sets, sigma, comps, keys) -> list[Block]:
         tied = within_noise_of_best(configs, s, sd)
         study = SEED_STUDY_STD.get(s)
         beside = (
-            f" (the seed study: {study:.3f} on {SEED_STUDY_SET[s]})" if study is not None else ""
+            f" (the Merlin study: {study:.3f} on {SEED_STUDY_SET[s]})" if study is not None else ""
         )
         text = (
             f"{s}: pooled seed-to-seed std {sd:.3f} MAP{beside}, over {n} configurations with "
@@ -301,7 +308,7 @@ def _noise_blocks(configs, sets, sigma, comps, keys) -> list[Block]:
         (c.label, str(len(c.seeds)), *(_num(stds[s].get(c.cfg_key)) for s in sets)) for c in configs
     ]
     rows.append(("pooled", "", *(_num(sigma[s]) for s in sets)))
-    rows.append(("seed study (n = 5)", "5", *(_num(SEED_STUDY_STD.get(s)) for s in sets)))
+    rows.append(("Merlin study (n = 5)", "5", *(_num(SEED_STUDY_STD.get(s)) for s in sets)))
     return [
         Heading("Seed noise"),
         Paragraph(

@@ -67,7 +67,10 @@ class SweepTable:
 
     `swept_keys` are the dotted config keys the grid varies, in grid order; `eval_sets` the
     evaluation set names (the `<set>` in `map_<set>`); `previews` maps a configuration's `cfg_key`
-    to its frontend output for the fixed preview clip, `(channels, H, W)` float32.
+    to its frontend output for the fixed preview clip, `(channels, H, W)` float32. `fixed` holds
+    the config values (dotted keys) every finished trial shares; `machines` the machines their
+    training times were measured on: `hostname`, `cpu`, `cpu_count`, `device`, `gpu`,
+    `torch_threads`, and `trials` (how many ran there) and `at_once` (the most at the same time).
     """
 
     experiment: str
@@ -76,6 +79,8 @@ class SweepTable:
     trials: tuple[Trial, ...]
     previews: Mapping[str, np.ndarray] = field(default_factory=dict)
     source: str = ""
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    machines: tuple[Mapping[str, Any], ...] = ()
 
     def status_counts(self) -> dict[str, int]:
         """`{status: count}` over trials, in `STATUSES` order, zero counts left out."""

@@ -1,5 +1,5 @@
 """specsweep's runner: everything between a sweep file and a sweep's results, in layers that
-import one way only (README, "Layout"):
+import one way only (docs/contributing.md, "Code layout"):
 
     commands/  the CLI, thin: parse, call one layer below, print
     queue/     the Optuna work queue, the supervisor and its child processes, the job protocol

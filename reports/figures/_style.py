@@ -23,7 +23,7 @@ DPI = 110  # figures are drawn and saved at this resolution
 
 SET_COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7")
 
-# The settings the figures encode first, when the sweep varies them (the seed's Part 1 figure:
+# The settings the figures encode first, when the sweep varies them (the Merlin study's Part 1 figure:
 # colour = frequency scale, marker = window; Part 2: colour = compression).
 COLOUR_KEYS = ("frontend.scale", "frontend.compression")
 MARKER_KEYS = ("frontend.win_length",)

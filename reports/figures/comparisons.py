@@ -28,7 +28,7 @@ def frontend_comparison(
     key: str = "frontend.compression",
     max_rows: int = 30,
 ) -> Figure | None:
-    """MAP per frontend on each evaluation set side by side (the seed's test-vs-SWAMP figure):
+    """MAP per frontend on each evaluation set side by side (the Merlin study's test-vs-SWAMP figure):
     one row per configuration, sorted by MAP on the first set, a dot at the mean and ±1 std bars,
     coloured by `key`. None when the sweep does not vary `key`."""
     if key not in keys or not configs:
@@ -175,11 +175,18 @@ def _factor_legend(fig, kinds: set[str]) -> None:
     }
     handles = [
         Line2D(
-            [], [], ls="none", marker="D", ms=8, color=colour, mec="black", label=label,
+            [],
+            [],
+            ls="none",
+            marker="D",
+            ms=8,
+            color=colour,
+            mec="black",
+            label=label,
             mfc="white" if kind == "one_seed" else colour,
         )
         for kind, (colour, label) in legend.items()
         if kind in kinds
-    ]  # fmt: skip
+    ]
     handles.append(Line2D([], [], ls="none", marker="o", ms=4, color="0.4", label="one difference"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)

@@ -145,7 +145,16 @@ _LABEL_SPOTS = (
     ((-6, -7), "right", "top"),
     ((0, 10), "center", "bottom"),
     ((0, -10), "center", "top"),
+    # a second ring, for crowded corners
+    ((18, 0), "left", "center"),
+    ((-18, 0), "right", "center"),
+    ((12, 16), "left", "bottom"),
+    ((12, -16), "left", "top"),
+    ((-12, 16), "right", "bottom"),
+    ((-12, -16), "right", "top"),
 )
+# Points closer than this (pixels) that would carry the same label get it once, for all of them.
+_SAME_LABEL_PX = 30.0
 
 
 def _point_label(key: str, value: Any, keys: Sequence[str]) -> str:
@@ -173,15 +182,19 @@ def _label_points(ax, configs, eval_set, label_keys, keys, per, only=None) -> No
     pad = 7.0  # a marker's half size in pixels, roughly
     taken = [(x - pad, y - pad, x + pad, y + pad) for x, y in pixels]
     frame = ax.get_window_extent(renderer)
+    texts = [_label_text(c, label_keys, keys) for c in configs]
+    said: list[tuple[str, float, float]] = []  # (text, pixel x, pixel y) of each label written
     # Top to bottom, so clusters are labelled from the outside in.
     for i in sorted(range(len(configs)), key=lambda i: -xy[i][1]):
-        c = configs[i]
+        c, text = configs[i], texts[i]
         if only is not None and c.cfg_key not in only:
             continue
-        text = " · ".join(_point_label(k, c.swept.get(k), keys) for k in label_keys)
-        text = " · ".join(part for part in text.split(" · ") if part)
         if not text:
             continue
+        px, py = pixels[i]
+        if any(t == text and np.hypot(px - x, py - y) < _SAME_LABEL_PX for t, x, y in said):
+            continue  # a neighbour already says it: one label for the cluster, not a pile
+        said.append((text, px, py))
         best, best_overlap = None, np.inf
         for offset, ha, va in _LABEL_SPOTS:
             ann = ax.annotate(
@@ -220,6 +233,11 @@ def _label_points(ax, configs, eval_set, label_keys, keys, per, only=None) -> No
         va="top",
         color="0.2",
     )
+
+
+def _label_text(c: Configuration, label_keys: Sequence[str], keys: Sequence[str]) -> str:
+    parts = (_point_label(k, c.swept.get(k), keys) for k in label_keys)
+    return " · ".join(part for part in parts if part)
 
 
 def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> float:

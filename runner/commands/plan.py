@@ -13,8 +13,10 @@ import sys
 
 import yaml
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.sweep import schema as _schema
-from runner.sweep.grid import expand, find
+from runner.sweep.datacheck import WARNING, strict
+from runner.sweep.grid import expand, find, grid_warnings
 from runner.sweep.load import load_sweep
 from runner.sweep.spec import TrialSpec
 
@@ -23,9 +25,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "plan",
         help="list the trials a sweep file expands to",
-        description="Validate a sweep file and list its configurations (name, swept values, cfg_key).",
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/merlin_part1.yaml")
+    parser.add_argument(
+        "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/merlin_part1.yaml"
+    )
     parser.add_argument(
         "--check-data",
         action="store_true",
@@ -35,6 +39,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--allow-large",
         action="store_true",
         help="accept a grid of more than 100,000 trials (refused by default as a likely typo)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat warnings (exclude rules that match nothing, labels spelled two ways) as errors",
     )
     out = parser.add_mutually_exclusive_group()
     out.add_argument(
@@ -49,13 +58,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def command(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep, allow_large=args.allow_large)
     specs = expand(sweep)
+    lines = [f"{WARNING}{args.sweep}: {w}" for w in grid_warnings(sweep)]
     if args.check_data:
         from runner.sweep.datacheck import check_data
 
-        for line in check_data(specs):
-            print(line, file=sys.stderr if args.json or args.show else sys.stdout)
+        lines += check_data(specs)
+    strict(lines, args.strict)
+    for line in lines:
+        print(line, file=sys.stderr if args.json or args.show else sys.stdout)
     if args.show:
-        spec = find(specs, name=args.show)
+        spec = find(specs, name=args.show, flag="--show")
         print(yaml.safe_dump(spec.config.to_dict(), sort_keys=False), end="")
         return 0
     if args.json:

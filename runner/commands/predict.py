@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+from runner.commands import help_from_doc
 from runner.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -31,8 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "predict",
         help="score recordings with a logged model (CSV per window, Raven selection tables)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **help_from_doc(__doc__),
     )
     parser.add_argument("model", metavar="MODEL", help="run id, runs:/..., models:/... or folder")
     parser.add_argument("audio", nargs="+", metavar="AUDIO", help="audio files or folders")
@@ -55,14 +55,16 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def command(args: argparse.Namespace) -> int:
     from runner.data.cache import BadAudio
-    from runner.servers.remote import TRACKING_ENV
+    from runner.servers.remote import TRACKING_ENV, check_tracking_scheme
     from runner.train import predict
     from runner.train.trial import resolve_device
 
     predict.check_options(args.hop_s, args.threshold, args.batch_size)
     uri = args.tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
+    check_tracking_scheme(uri)
     device = resolve_device(args.device)
     files = predict.audio_files(args.audio)
+    predict.check_outputs(args.out, args.raven)  # before the model is loaded
     scorer = predict.load_scorer(args.model, uri).to(device)
     hop_s = args.hop_s or scorer.clip_s
     print(
@@ -93,11 +95,13 @@ def command(args: argparse.Namespace) -> int:
                 predict.write_raven_table(args.raven, result, rows, taken)
                 tables += 1
     finally:
-        csv_out.close()
+        scored = len(files) - len(bad)
+        csv_out.close(keep=scored > 0)  # nothing scored: an existing --out stays as it was
     elapsed = time.perf_counter() - start
     print(
-        f"predict: scored {len(files) - len(bad)} file(s), {windows} windows, {audio_s:.1f} s of "
-        f"audio in {elapsed:.1f} s; wrote {args.out}"
+        f"predict: scored {scored} file(s), {windows} windows, {audio_s:.1f} s of "
+        f"audio in {elapsed:.1f} s; "
+        + (f"wrote {args.out}" if scored else f"{args.out} not written")
         + (f" and {tables} Raven table(s) in {args.raven}/" if args.raven is not None else ""),
         file=sys.stderr,
     )

@@ -21,6 +21,7 @@ import logging
 import math
 import tempfile
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.errors import UserError
 
 DEFAULT_LRS = {"sgd": (0.1, 0.03), "adamw": (0.003, 0.001)}
@@ -31,22 +32,31 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "probe",
         help="a few short trials over optimizer x lr: which recipe learns fastest on this data",
-        description=__doc__.split("\n\n")[0],
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/mine.yaml")
     parser.add_argument(
-        "--epochs", type=int, help=f"epochs per probe trial (default: {DEFAULT_EPOCHS}, "
+        "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/mine.yaml"
+    )
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help=f"epochs per probe trial (default: {DEFAULT_EPOCHS}, "
         "or the sweep's epochs when fewer)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--optimizers", nargs="+", default=["sgd", "adamw"], choices=["sgd", "adamw"],
+        "--optimizers",
+        nargs="+",
+        default=["sgd", "adamw"],
+        choices=["sgd", "adamw"],
         help="optimizers to try (default: sgd adamw)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--lrs", nargs="+", type=float,
+        "--lrs",
+        nargs="+",
+        type=float,
         help="learning rates to try with every optimizer (default: 0.1 0.03 for sgd, "
         "0.003 0.001 for adamw)",
-    )  # fmt: skip
+    )
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (default: the sweep's)")
     parser.add_argument(
         "--device", help="cpu, cuda or cuda:N (default: cuda when available, else cpu)"
@@ -76,10 +86,13 @@ def probe_specs(spec, optimizers, lrs, epochs: int):
             config = TrialConfig.from_dict(config.to_dict())  # validated like a sweep file's
             specs.append(
                 dataclasses.replace(
-                    spec, name=f"{optimizer}-lr{lr:g}", cfg_key=config.cfg_key, config=config,
+                    spec,
+                    name=f"{optimizer}-lr{lr:g}",
+                    cfg_key=config.cfg_key,
+                    config=config,
                     swept={"train.optimizer": optimizer, "train.lr": lr},
                 )
-            )  # fmt: skip
+            )
     return specs
 
 
@@ -114,9 +127,13 @@ def command(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="specsweep-probe-") as checkpoints:
         for s in specs:
             result = run_trial(
-                s, tracking_uri=uri, experiment=experiment, device=args.device,
-                threads=args.threads, checkpoint_root=checkpoints,
-            )  # fmt: skip
+                s,
+                tracking_uri=uri,
+                experiment=experiment,
+                device=args.device,
+                threads=args.threads,
+                checkpoint_root=checkpoints,
+            )
             m = result.metrics
             rows.append((s, result))
             if result.finished:

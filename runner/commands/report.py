@@ -19,6 +19,7 @@ import os
 import re
 from pathlib import Path
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.errors import UserError
 from runner.servers.remote import TRACKING_ENV
 
@@ -29,14 +30,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "report",
         help="write the sweep's report (figures, takeaways, HTML) from its MLflow runs",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **help_from_doc(__doc__),
     )
     parser.add_argument(
         "sweep",
         nargs="?",
         type=Path,
-        metavar="SWEEP.yaml",
+        metavar=SWEEP_METAVAR,
         help="sweep file: its experiment (tracking.experiment or name) and tracking.uri",
     )
     parser.add_argument("--experiment", help="MLflow experiment name (overrides the sweep file)")
@@ -59,15 +59,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def target(sweep: Path | None, experiment: str | None, tracking_uri: str | None) -> tuple[str, str]:
+def target(
+    sweep: Path | None, experiment: str | None, tracking_uri: str | None, command: str = "report"
+) -> tuple[str, str]:
     """(experiment, tracking URI): the command line wins over the sweep file, which wins over
-    the defaults. A UserError when neither names an experiment."""
+    the defaults. A UserError naming `command` (report, ui) when neither names an experiment."""
     from_file_experiment, from_file_uri = (None, None) if sweep is None else _from_sweep(sweep)
     experiment = experiment or from_file_experiment
     if not experiment:
         raise UserError(
-            "report: which sweep? Give a sweep file (specsweep report sweeps/demo.yaml) or "
-            "--experiment NAME"
+            f"{command}: which sweep? Give a sweep file (specsweep {command} sweeps/demo.yaml) "
+            "or --experiment NAME"
         )
     # --tracking-uri, else SPECSWEEP_TRACKING_URI (as `specsweep sweep`), else the file's.
     return experiment, tracking_uri or os.environ.get(
@@ -125,9 +127,13 @@ def command(args: argparse.Namespace) -> int:
         )
     exp = runs.find_experiment(client, experiment)
     text = experiment_page.description(
-        experiment, takeaways(table), exp.experiment_id, run_id,
-        f"{len(table.trials)} trials ({counts}).", models_line,
-    )  # fmt: skip
+        experiment,
+        takeaways(table),
+        exp.experiment_id,
+        run_id,
+        f"{len(table.trials)} trials ({counts}).",
+        models_line,
+    )
     experiment_page.write_description(client, exp.experiment_id, text)
     print(f"report: wrote the takeaways into experiment {experiment!r}'s description in the UI")
     return 0

@@ -21,6 +21,7 @@ import os
 import sys
 from pathlib import Path
 
+from runner.commands import help_from_doc
 from runner.errors import UserError
 from runner.servers.postgres import free_port, port_is_free
 from runner.servers.remote import check_database, is_database_url, scheme_of
@@ -33,10 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "server",
         help="start a team MLflow tracking server (database backend, artifact directory)",
-        description=(
-            "Start an MLflow tracking server for sweeps on several machines; point every "
-            "supervisor at it with --tracking-uri http://HOST:PORT."
-        ),
+        **help_from_doc(__doc__),
     )
     parser.add_argument(
         "--host",

@@ -15,12 +15,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import shlex
 import sys
 from typing import TYPE_CHECKING
 
-from runner.servers.remote import check_tracking, resolve_sweep_urls, tracking_credentials_to_env
+from runner.commands import SWEEP_METAVAR, help_from_doc
+from runner.servers.remote import (
+    check_tracking,
+    check_tracking_scheme,
+    resolve_sweep_urls,
+    tracking_credentials_to_env,
+)
 from runner.servers.secrets import mask_url
 from runner.sweep.config import SweepConfig
+from runner.sweep.limits import check_parallelism
 from runner.sweep.load import load_sweep
 
 if TYPE_CHECKING:
@@ -40,19 +48,20 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "sweep",
         help="run a sweep: every trial once, in parallel, resumable",
-        description=(
-            "Run every trial of a sweep file on this machine (one child process per slot), "
-            "tracking them in an Optuna study and MLflow. Ctrl-C stops gracefully (twice: at "
-            "once); running the same command again resumes."
-        ),
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/demo.yaml")
+    parser.add_argument(
+        "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/demo.yaml"
+    )
     parser.add_argument("--slots", type=_positive, help="trials at once (default: resources.slots)")
     parser.add_argument(
         "--jobs-per-gpu", type=_positive, help="trials per GPU (default: resources.jobs_per_gpu)"
     )
     parser.add_argument(
-        "--gpus", type=_gpu_list, help="GPU indices to use, e.g. 0,1 (default: all visible)"
+        "--gpus",
+        type=_gpu_list,
+        help="GPUs to use, counted from 0 among the visible ones, e.g. 0,1; none = CPU only "
+        "(default: all visible)",
     )
     parser.add_argument(
         "--threads", type=_positive, help="CPU threads per slot (default: cores // slots)"
@@ -71,12 +80,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="retries of a failing trial (default: search.max_retries)",
     )
     parser.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="run again the trials that failed for good (their retries start over; earlier "
+        "attempts stay in MLflow)",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat warnings (exclude rules that match nothing, labels spelled two ways) as errors",
+    )
+    parser.add_argument(
         "--no-live", action="store_true", help="plain line-per-event output even on a terminal"
     )
     parser.add_argument(
         "--allow-large",
         action="store_true",
-        help="accept a grid of more than 100,000 trials (refused by default as a likely typo)",
+        help="accept a grid of more than 100,000 trials, or more than 256 slots or 16 jobs per "
+        "GPU (refused by default as a likely typo)",
     )
     return parser
 
@@ -96,11 +117,13 @@ def _non_negative(text: str) -> int:
 
 
 def _gpu_list(text: str) -> tuple[int, ...]:
+    if text.strip().lower() == "none":
+        return ()
     try:
         return tuple(int(g) for g in text.split(",") if g.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text}: give GPU indices separated by commas, e.g. 0,1"
+            f"{text}: give GPU indices separated by commas, e.g. 0,1 (or none for the CPU)"
         ) from None
 
 
@@ -118,6 +141,7 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
     storage, tracking, search = sweep.storage, sweep.tracking, sweep.search
     # --storage / --tracking-uri, else SPECSWEEP_STORAGE / SPECSWEEP_TRACKING_URI, else the file.
     url, uri = resolve_sweep_urls(sweep, args.storage, args.tracking_uri)
+    check_tracking_scheme(uri)  # before the config is rebuilt with it
     uri = tracking_credentials_to_env(uri)  # MLflow would print a password left in the URI
     storage = dataclasses.replace(storage, url=url)
     tracking = dataclasses.replace(tracking, uri=uri)
@@ -130,7 +154,18 @@ def apply_overrides(sweep: SweepConfig, args: argparse.Namespace) -> SweepConfig
 
 def command(args: argparse.Namespace) -> int:
     sweep = apply_overrides(load_sweep(args.sweep, allow_large=args.allow_large), args)
-    return run_sweep(sweep, args.sweep, live=False if args.no_live else None)
+    resources = sweep.resources
+    check_parallelism(resources.slots, resources.jobs_per_gpu, args.allow_large)
+    argv = getattr(args, "_argv", None) or ["sweep", args.sweep]
+    retry = ["specsweep", *argv, *([] if "--retry-failed" in argv else ["--retry-failed"])]
+    return run_sweep(
+        sweep,
+        args.sweep,
+        live=False if args.no_live else None,
+        retry_failed=args.retry_failed,
+        retry_command=shlex.join(retry),
+        strict=args.strict,
+    )
 
 
 def run_sweep(
@@ -140,44 +175,55 @@ def run_sweep(
     live: bool | None = None,
     worker_command: list[str] | None = None,
     check_data: bool = True,
+    retry_failed: bool = False,
+    retry_command: str | None = None,
+    strict: bool = False,
 ) -> int:
     """Supervise the sweep on this machine until it is done or stopped; the exit code.
 
     check_data: load every dataset the grid needs before enqueueing anything (runner.sweep.datacheck);
-    a mistake in the data is then a UserError (exit 2) and no trial starts.
+    a mistake in the data is then a UserError (exit 2) and no trial starts. retry_failed: queue
+    the points that failed for good once more first. retry_command: the command line that does
+    that, printed when the sweep ends with failures. strict: warnings are errors (exit 2).
     """
+    from runner.queue.gpus import check_gpus_usable
     from runner.queue.progress import Progress
-    from runner.queue.slots import plan_slots
+    from runner.queue.slots import gpu_envs, plan_slots
+    from runner.queue.spares import WORKER_COMMAND
     from runner.queue.store import open_store
     from runner.queue.study import SweepQueue
     from runner.queue.supervisor import Supervisor
-    from runner.sweep.grid import expand
+    from runner.sweep.datacheck import WARNING
+    from runner.sweep.datacheck import strict as strict_check
+    from runner.sweep.grid import expand, grid_warnings
 
     specs = expand(sweep)
+    lines = [f"{WARNING}{sweep_path}: {w}" for w in grid_warnings(sweep)]
+    strict_check(lines, strict)
     # An unreachable MLflow server or a wrong password: exit 2 now, not HTTP retries later.
     check_tracking(sweep.tracking.uri)
-    slots = plan_slots(sweep.resources)
+    slots = plan_slots(sweep.resources, source=f"{sweep_path}: resources.gpus / --gpus")
     progress = Progress.create(sweep.name, live=live)
     console = progress.console
+    # Torch can use the slots' GPUs (driver, device files), checked once before any trial starts.
+    for line in check_gpus_usable(worker_command or WORKER_COMMAND, gpu_envs(slots)):
+        console.print(f"  {line}", highlight=False)
     if check_data:  # before anything is enqueued: bad data stops here, with no trial started
         from runner.sweep.datacheck import check_data as load_every_dataset
 
-        for line in load_every_dataset(specs):
-            console.print(line, highlight=False)
+        data_lines = load_every_dataset(specs)
+        strict_check(data_lines, strict)
+        lines += data_lines
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
     experiment_id = prepare_experiment(sweep, specs)
     store = open_store(sweep.storage.url, sweep.name)
+    if store.notice:
+        console.print(f"warning: {store.notice}", highlight=False)
     queue = SweepQueue.open(sweep, specs, store)
-    counts = queue.counts()
-    console.print(
-        f"sweep {sweep.name}: {len(specs)} trials ({sweep.search.sampler}"
-        f"{f', {sweep.search.n_trials} sampled' if sweep.search.sampler != 'grid' else ''}), "
-        f"{counts.complete + counts.pruned} already done; {len(slots)} slot(s): "
-        + ", ".join(s.describe() for s in slots)
-    )
-    console.print(
-        f"  Optuna: {mask_url(store.url)}   MLflow: {mask_url(sweep.tracking.uri)}"
-        f" (experiment {sweep.experiment})"
-    )
+    if retry_failed:
+        requeue_failed(queue, console)
+    print_banner(console, sweep, len(specs), queue, slots, store.url)
     supervisor = Supervisor(
         sweep,
         queue,
@@ -188,11 +234,34 @@ def run_sweep(
         worker_command=worker_command,
     )
     outcome = supervisor.run()
-    code = print_results(sweep, queue, outcome, console, sweep_path=sweep_path)
+    retry_command = retry_command or f"specsweep sweep {shlex.quote(sweep_path)} --retry-failed"
+    code = print_results(sweep, queue, outcome, console, sweep_path, retry_command)
     if sweep.tracking.log_model == "best" and not outcome.interrupted:
         log_models(sweep, console)
     console.print(f"The runs, best first: {ui_link(sweep.tracking.uri, experiment_id)}")
     return code
+
+
+def print_banner(console: Console, sweep: SweepConfig, n_trials: int, queue, slots, store_url):
+    """The sweep's first lines: its trials, what is already done, the slots and the stores."""
+    counts = queue.counts()
+    console.print(
+        f"sweep {sweep.name}: {n_trials} trials ({sweep.search.sampler}"
+        f"{f', {sweep.search.n_trials} sampled' if sweep.search.sampler != 'grid' else ''}), "
+        f"{counts.complete + counts.pruned} already done; {len(slots)} slot(s): "
+        + ", ".join(s.describe() for s in slots)
+    )
+    console.print(
+        f"  Optuna: {mask_url(store_url)}   MLflow: {mask_url(sweep.tracking.uri)}"
+        f" (experiment {sweep.experiment})"
+    )
+
+
+def requeue_failed(queue: SweepQueue, console: Console) -> None:
+    """`--retry-failed`: queue the points that failed for good once more, and say which."""
+    again = [p.spec.run_name for p in queue.retry_failed()]
+    names = f" ({', '.join(again[:5])}{', ...' if len(again) > 5 else ''})" if again else ""
+    console.print(f"--retry-failed: {len(again)} trial(s) that failed for good queued again{names}")
 
 
 def prepare_experiment(sweep: SweepConfig, specs) -> str:
@@ -281,7 +350,12 @@ def result_rows(queue: SweepQueue) -> list[dict]:
 
 
 def print_results(
-    sweep: SweepConfig, queue: SweepQueue, outcome: Outcome, console: Console, sweep_path: str
+    sweep: SweepConfig,
+    queue: SweepQueue,
+    outcome: Outcome,
+    console: Console,
+    sweep_path: str,
+    retry_command: str,
 ) -> int:
     """Print the end-of-sweep results table (`result_rows`), the trials that learned nothing, the
     counts and what to do next; the sweep's exit code."""
@@ -336,6 +410,9 @@ def print_results(
         f"MLflow experiment '{sweep.experiment}' at {mask_url(sweep.tracking.uri)}: `make ui` to browse it; "
         f"`make report SWEEP={sweep_path}` (or `specsweep report {sweep_path}`) for the figures."
     )
+    if outcome.disk_full:
+        print(f"specsweep: {outcome.disk_full}", file=sys.stderr)
+        return EXIT_FAILED
     if outcome.interrupted:
         console.print(
             f"Stopped. Run the same command again to resume: specsweep sweep {sweep_path}"
@@ -345,7 +422,8 @@ def print_results(
         print(
             f"specsweep: {counts.failed} trial(s) failed for good (a crash is retried up to "
             f"{sweep.search.max_retries} times, a mistake in the input not at all); "
-            "see the reason column and the logs under .specsweep/runs/",
+            f"see the reason column and the logs under .specsweep/runs/{sweep.name}/logs/; once "
+            f"the cause is fixed, run them again: {retry_command}",
             file=sys.stderr,
         )
         return EXIT_FAILED

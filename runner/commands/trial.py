@@ -26,6 +26,7 @@ import logging
 import signal
 import sys
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.errors import UserError
 from runner.queue.job import ExitCode
 
@@ -34,9 +35,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "trial",
         help="run one trial of a sweep in the foreground",
-        description="Train and evaluate one trial (grid point x seed) and log it to MLflow.",
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", help="the sweep file, e.g. sweeps/demo.yaml")
+    parser.add_argument(
+        "sweep", metavar=SWEEP_METAVAR, help="the sweep file, e.g. sweeps/demo.yaml"
+    )
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--name", help="the trial's name as `specsweep plan` lists it")
     which.add_argument("--index", type=int, help="the trial's 0-based index in `specsweep plan`")
@@ -82,8 +85,11 @@ def command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     signal.signal(signal.SIGTERM, _terminate)  # `kill`, a batch system: end the run as KILLED too
     epochs = spec.config.train.epochs
-    print(f"trial {spec.index} {spec.run_name} (cfg_key {spec.cfg_key}) -> {uri}, "
-          f"experiment {experiment}", flush=True)  # fmt: skip
+    print(
+        f"trial {spec.index} {spec.run_name} (cfg_key {spec.cfg_key}) -> {uri}, "
+        f"experiment {experiment}",
+        flush=True,
+    )
 
     def progress(epoch: int, metrics: dict[str, float]) -> None:
         print(format_epoch(epoch, epochs, metrics), flush=True)
@@ -118,8 +124,10 @@ def command(args: argparse.Namespace) -> int:
         maps = "  ".join(
             f"{k}{s} {m[k + s]:.4f}" for s in sets for k in ("map_", "file_map_") if k + s in m
         )
-        print(f"FINISHED  {maps}  train_time_s {m['train_time_s']:.1f}  "
-              f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}")  # fmt: skip
+        print(
+            f"FINISHED  {maps}  train_time_s {m['train_time_s']:.1f}  "
+            f"samples_per_s {m['samples_per_s']:.1f}  run {result.run_id}"
+        )
         print(f"learned={'yes' if m.get('learned') else 'no'}: {result.learned_reason}")
     else:
         print(f"{result.status}: {result.reason} (run {result.run_id})", file=sys.stderr)

@@ -21,6 +21,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from runner.commands import SWEEP_METAVAR, help_from_doc
 from runner.errors import UserError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -33,10 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "ui",
         help="the MLflow UI, opened on the sweep's runs ranked by MAP",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **help_from_doc(__doc__),
     )
-    parser.add_argument("sweep", nargs="?", type=Path, metavar="SWEEP.yaml", help="sweep file")
+    parser.add_argument("sweep", nargs="?", type=Path, metavar=SWEEP_METAVAR, help="sweep file")
     parser.add_argument("--experiment", help="MLflow experiment name (overrides the sweep file)")
     parser.add_argument("--tracking-uri", help="MLflow tracking URI (overrides the sweep file)")
     parser.add_argument(
@@ -55,7 +55,7 @@ def command(args: argparse.Namespace) -> int:
     from runner.tracking import experiment as experiment_page
     from runner.tracking import runs
 
-    experiment, tracking_uri = target(args.sweep, args.experiment, args.tracking_uri)
+    experiment, tracking_uri = target(args.sweep, args.experiment, args.tracking_uri, "ui")
     client = runs.connect(tracking_uri)
     exp = runs.find_experiment(client, experiment)
     tag_experiment(client, exp)

@@ -45,6 +45,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from runner.errors import DiskFull, disk_full_path
 from runner.locks import file_lock
 
 log = logging.getLogger(__name__)
@@ -381,8 +382,10 @@ def _build(
         )  # fmt: skip
         (tmp / "index.json").write_text(json.dumps(index))
         os.rename(tmp, root)  # atomic: the pack appears whole or not at all
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if disk_full_path(err) is not None:  # one line naming the cache, not a traceback
+            raise DiskFull(str(cache_dir.resolve())) from err
         raise
     log.info(
         "cached %d files (%.1f min of audio; %d decoded, %d copied from earlier packs) in %.1f s",

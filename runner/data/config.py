@@ -102,10 +102,10 @@ class SyntheticConfig:
 
     Generated once into `<output_dir>/synthetic-<hash of these settings>/` as FLAC or WAV files
     plus a native `manifest.csv`, then reused. `train` and `test` are recorded at curated SNR;
-    `field` is low SNR, distance filtered and reverberant (like the seed's SWAMP set).
+    `field` is low SNR, distance filtered and reverberant (like the Merlin study's SWAMP set).
     The defaults generate in about 20 s on 2 cores.
 
-    `preset: hard` is a regime where the seed's recipe fails the way it does on small real
+    `preset: hard` is a regime where the Merlin study's recipe fails the way it does on small real
     field-recording sets (it learns the base rates and stops): 88 classes (each of the 16 song
     recipes at 6 pitches, up to 96), 360 training clips (2-14 per class, median about 8), 0-3
     calls per clip (1.9 on average, 11% without a bird), files of 1 s to `duration_s` (zero-padded to the clip),

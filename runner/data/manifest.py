@@ -25,6 +25,7 @@ from runner.errors import UserError
 
 REQUIRED = ("path", "labels")
 OPTIONAL = ("start_s", "end_s", "split", "fold")
+MAX_CELL_CHARS = 1 << 30  # csv's default limit (131,072) is a traceback, not a check
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,17 @@ def read_manifest(
     """Parse and check a manifest CSV. Structural problems (columns, numbers) always raise;
     per-row problems (unknown label, duplicate row) raise or are counted by `skips`."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(
+            f"{path}: is a folder; data.manifest names the CSV file (e.g. {path / 'manifest.csv'})"
+        )
     if not path.is_file():
         raise UserError(
             f"{path}: manifest not found; check data.manifest (relative to {os.getcwd()})"
         )
     known = set(classes) if classes is not None else None
     check_utf8(path, "manifest")
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_CELL_CHARS))  # any cell a file can hold
     with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a BOM from spreadsheet tools
         reader = csv.DictReader(fh)
         header = [h.strip() for h in (reader.fieldnames or [])]
@@ -103,7 +109,10 @@ def read_manifest(
         has_segments = "start_s" in header
         rows = []
         for row in reader:
-            where = f"{path} line {reader.line_num}"
+            # A newline inside a cell: the row began that many lines before the reader's line.
+            extra_lines = sum(v.count("\n") for v in row.values() if isinstance(v, str))
+            where = f"{path} line {max(reader.line_num - extra_lines, 2)}"
+            _check_cells(where, row, header, extra_lines)
             if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
                 continue  # a blank line
             rows.append((where, row))
@@ -144,6 +153,21 @@ def read_manifest(
     if not segments and not skips.counts:
         raise UserError(f"{path}: the manifest has no rows")
     return segments
+
+
+def _check_cells(where: str, row: dict, header: list[str], extra_lines: int) -> None:
+    """A row with more cells than the header has columns, or a cell running over lines (an
+    unbalanced quote swallows the lines after it), is an error naming the row."""
+    if row.get(None):  # csv.DictReader's place for cells beyond the header
+        raise UserError(
+            f"{where}: {len(row[None])} cell(s) more than the header's {len(header)} columns; "
+            'remove them, or quote a cell that holds a comma ("a, b")'
+        )
+    if extra_lines > 0:
+        raise UserError(
+            f'{where}: a quoted cell runs over {extra_lines + 1} lines; is a double quote (") '
+            "left open? Close it, or remove it from the cell"
+        )
 
 
 def _check_columns(path: Path, header: list[str]) -> None:

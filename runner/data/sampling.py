@@ -20,7 +20,6 @@ Waveform normalisation (`none | peak | rms`) applies to the real samples, before
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -28,6 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler, get_worker_info
 
+from runner.cores import available_cores
 from runner.data.cache import AudioCache
 
 RMS_TARGET = 0.1  # -20 dBFS: leaves headroom for peaks after rms normalisation
@@ -166,14 +166,6 @@ class EvalDataset(_Clips):
 
 
 # ---- DataLoader defaults -------------------------------------------------------------------
-
-
-def available_cores() -> int:
-    """CPU cores this process may run on (respects taskset/cgroup affinity)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def default_num_workers(cores: int | None = None) -> int:

@@ -147,7 +147,7 @@ _JOB_PATHS = ("status_path", "result_path", "log_path")
 
 @dataclass(frozen=True)
 class Timing:
-    """Where an attempt's wall time went, in seconds since the epoch (see supervisor._overhead)."""
+    """Where an attempt's wall time went, in seconds since the epoch (see Result.overhead)."""
 
     t_spawn: float  # job handed over (the supervisor's clock)
     t_start: float  # the child read the job
@@ -173,6 +173,23 @@ class Result:
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.of(self.status, self.reason, self.user_error)
+
+    def overhead(self, now: float) -> dict[str, float]:
+        """Where an attempt's wall time went: start-up (job handed over -> run_trial called: imports
+        still under way in a spare that was not warm yet, reading the job), run_trial (of which
+        training + evaluation are the trial's own work), and bookkeeping (child exit -> Optuna told,
+        measured just after the tell). `warm` is 1.0 when the spare had finished its warm-up before
+        it got the job (0.0 for a spare still warming up, or a cold child)."""
+        timing, metrics = self.timing, self.metrics
+        own = float(metrics.get("train_time_s", 0.0)) + float(metrics.get("eval_time_s", 0.0))
+        return {
+            "startup_s": timing.t_ready - timing.t_spawn,
+            "trial_s": timing.t_end - timing.t_ready,
+            "train_eval_s": own,
+            "bookkeeping_s": now - timing.t_end,
+            "wall_s": now - timing.t_spawn,
+            "warm": float(timing.t_warm is not None and timing.t_warm <= timing.t_spawn),
+        }
 
     def to_json(self) -> str:
         return _dump(asdict(self))

@@ -20,6 +20,7 @@ import optuna
 
 from runner.errors import UserError
 from runner.queue.job import Pruning
+from runner.queue.journal import damaged_journal
 from runner.queue.store import Store
 from runner.servers.secrets import mask_url
 from runner.sweep import schema as _schema
@@ -63,14 +64,19 @@ def open_study(sweep: SweepConfig, store: Store) -> optuna.Study:
     """Create or load the sweep's study (named after the sweep), checking its objectives."""
     wanted = directions(sweep.search)
     with store.lock(sweep.name):
-        study = optuna.create_study(
-            study_name=sweep.name,
-            storage=store.storage,
-            directions=wanted,
-            sampler=make_sampler(sweep.search),
-            pruner=make_pruner(Pruning.of(sweep)),
-            load_if_exists=True,
-        )
+        try:
+            study = optuna.create_study(
+                study_name=sweep.name,
+                storage=store.storage,
+                directions=wanted,
+                sampler=make_sampler(sweep.search),
+                pruner=make_pruner(Pruning.of(sweep)),
+                load_if_exists=True,
+            )
+        except ValueError as err:  # JSONDecodeError / "Invalid log format.": a bad journal line
+            if store.journal is None or not _journal_error(err):
+                raise
+            raise damaged_journal(store.journal, err) from None
     have = [d.name.lower() for d in study.directions]
     if have != wanted:
         raise UserError(
@@ -79,6 +85,10 @@ def open_study(sweep: SweepConfig, store: Store) -> optuna.Study:
             "was started with, or give the sweep a new name"
         )
     return study
+
+
+def _journal_error(err: ValueError) -> bool:
+    return isinstance(err, json.JSONDecodeError) or "Invalid log format" in str(err)
 
 
 # --------------------------------------------------------------------------- search space

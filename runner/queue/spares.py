@@ -21,12 +21,17 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner.queue.slots import Slot
+
+# A child: `WORKER_COMMAND JOB.json`, `--wait PID` (a warm spare) or `--probe-gpu`
+# (runner.queue.worker); tests substitute a stand-in.
+WORKER_COMMAND = [sys.executable, "-m", "runner.queue.worker"]
 
 
 def spawn(
@@ -93,11 +98,12 @@ class Spares:
         now: float,
         slots: list[Slot],
         needs_spare: Callable[[Slot], bool],
-        more_to_start: Callable[[], bool],
+        more_to_start: Callable[[], int],
     ) -> None:
         """Give a spare to each slot that `needs_spare` (its child is past its own start-up, or it
-        has none), while `more_to_start`. Waiting for the child's start-up keeps a spare's imports
-        from competing with the imports of the trial that is starting."""
+        has none), as many as `more_to_start()` (attempts nobody runs yet) leaves work for beyond
+        the spares already waiting. Waiting for the child's start-up keeps a spare's imports from
+        competing with the imports of the trial that is starting."""
         if not self.enabled or now < self._next_check:
             return
         needy = []
@@ -110,10 +116,11 @@ class Spares:
                 needy.append(slot)
         if not needy:
             return
-        if not more_to_start():
+        wanted = more_to_start() - len(self.by_slot)  # the spares waiting take work first
+        if wanted <= 0:
             self._next_check = now + self.idle_poll_s
             return
-        for slot in needy:
+        for slot in needy[:wanted]:
             self.by_slot[slot.index] = self._spawn(slot)
 
     def take(self, slot: Slot, job_path: Path) -> subprocess.Popen | None:

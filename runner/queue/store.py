@@ -25,6 +25,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from runner.errors import UserError
 from runner.locks import file_lock
+from runner.queue.journal import damaged_journal, mend_tail
 from runner.servers.remote import check_storage, open_rdb_storage
 from runner.servers.secrets import mask_text, mask_url, url_password
 
@@ -42,6 +43,8 @@ class Store:
     url: str
     storage: BaseStorage = field(repr=False)
     lock_path: Path | None = None  # file lock (journal, or a database without advisory locks)
+    journal: Path | None = None  # the journal file, for the default storage
+    notice: str | None = None  # what opening it mended (a torn journal tail), for the user
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
@@ -65,8 +68,18 @@ def open_store(url: str | None, sweep_name: str) -> Store:
         path = DEFAULT_STUDY_DIR / f"{sweep_name}.journal" if url is None else Path(url[8:])
         path = path.expanduser().resolve()
         path.parent.mkdir(parents=True, exist_ok=True)
-        storage = JournalStorage(JournalFileBackend(str(path)))
-        return Store(f"journal:{path}", storage, path.with_name(path.name + ".queue.lock"))
+        aside = mend_tail(path)
+        notice = (
+            f"{path}: its last line was torn (a write cut short) and is cut off, kept in {aside}"
+            if aside
+            else None
+        )
+        try:
+            storage = JournalStorage(JournalFileBackend(str(path)))
+        except ValueError as err:  # a bad line inside (JSONDecodeError is a ValueError)
+            raise damaged_journal(path, err) from None
+        lock = path.with_name(path.name + ".queue.lock")
+        return Store(f"journal:{path}", storage, lock, journal=path, notice=notice)
     if url.startswith("sqlite"):
         raise UserError(
             f"storage.url: {mask_url(url)!r}: SQLite is not safe for parallel Optuna workers (docs/design.md, "

@@ -57,8 +57,17 @@ ATTR_USER_ERROR = "user_error"  # True on a FAIL caused by the user's input: nev
 ATTR_NOT_LEARNED = "not_learned"  # a complete trial tagged learned=no: the one-line reason
 ATTR_IGNORED = "ignored"  # a sampled trial that is not a new point (duplicate / outside the grid)
 
+ATTR_RETRIED = "retried"  # on an attempt `--retry-failed` queued: its point's retries start over
+
 # Reasons that are not the trial's fault: the attempt goes back to the queue without using a retry.
 REASON_INTERRUPTED = "interrupted"
+REASON_DISK_FULL = "disk full at "  # runner.errors.disk_full_message
+
+
+def counts_as_failure(reason: Any) -> bool:
+    """Whether a failed attempt with this reason uses one of its point's retries."""
+    text = str(reason or "")
+    return text != REASON_INTERRUPTED and not text.startswith(REASON_DISK_FULL)
 
 
 # --------------------------------------------------------------------------- points
@@ -89,10 +98,14 @@ class Point:
 
     @property
     def failures(self) -> int:
-        """Failed attempts that count against max_retries (interruptions do not)."""
+        """Failed attempts that count against max_retries (interruptions and a full disk do not),
+        since the last `--retry-failed`."""
+        start = max(
+            (i for i, t in enumerate(self.attempts) if t.user_attrs.get(ATTR_RETRIED)), default=0
+        )
         return sum(
-            t.state == TrialState.FAIL and t.user_attrs.get(ATTR_REASON) != REASON_INTERRUPTED
-            for t in self.attempts
+            t.state == TrialState.FAIL and counts_as_failure(t.user_attrs.get(ATTR_REASON))
+            for t in self.attempts[start:]
         )
 
     @property
@@ -116,12 +129,6 @@ class Point:
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
                 return t
         return self.attempts[-1] if self.attempts else None
-
-    def last_reason(self) -> str | None:
-        for t in reversed(self.attempts):
-            if ATTR_REASON in t.user_attrs:
-                return str(t.user_attrs[ATTR_REASON])
-        return None
 
 
 @dataclass(frozen=True)
@@ -260,16 +267,21 @@ class SweepQueue:
             enqueued += 1
         return enqueued
 
-    def _enqueue(self, spec: TrialSpec, attempt: int) -> None:
-        self.study.enqueue_trial(
-            self.space.params_of(spec),
-            user_attrs={
-                ATTR_CFG_KEY: spec.cfg_key,
-                ATTR_SEED: spec.seed,
-                ATTR_NAME: spec.name,
-                ATTR_ATTEMPT: attempt,
-            },
-        )
+    def _enqueue(self, spec: TrialSpec, attempt: int, retried: bool = False) -> None:
+        attrs = {ATTR_CFG_KEY: spec.cfg_key, ATTR_SEED: spec.seed, ATTR_NAME: spec.name}
+        attrs[ATTR_ATTEMPT] = attempt
+        if retried:
+            attrs[ATTR_RETRIED] = True
+        self.study.enqueue_trial(self.space.params_of(spec), user_attrs=attrs)
+
+    def retry_failed(self) -> list[Point]:
+        """Queue one more attempt of every point that failed for good (`--retry-failed`), its
+        retries counted afresh; the earlier attempts stay (in Optuna and MLflow). Returns them."""
+        with self.store.lock(self._name):
+            failed = [p for p in self.points() if self._state(p) == "failed"]
+            for point in failed:
+                self._enqueue(point.spec, point.next_attempt, retried=True)
+        return failed
 
     def take(self) -> Attempt | None:
         """The next attempt to run, leased to this process; None when nothing is left to take."""

@@ -29,7 +29,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +37,13 @@ from typing import TYPE_CHECKING
 from runner.queue.job import ExitCode, Job, Pruning, Result, Status, ending
 from runner.queue.progress import Progress, SlotView
 from runner.queue.slots import Slot
-from runner.queue.spares import Spares, spawn
+from runner.queue.spares import WORKER_COMMAND, Spares, spawn
 from runner.queue.study import (
     ATTR_NOT_LEARNED,
     ATTR_RUN_ID,
     ATTR_TRAIN_TIME,
     ATTR_USER_ERROR,
+    REASON_DISK_FULL,
     Attempt,
     SweepQueue,
 )
@@ -78,6 +78,7 @@ class Outcome:
     """How this supervisor's run ended."""
 
     interrupted: bool = False
+    disk_full: str | None = None  # an attempt ran out of disk space: the one-line reason
     ran: int = 0  # attempts started here
     durations_s: list[float] = field(default_factory=list)
     overheads: list[dict[str, float]] = field(default_factory=list)  # per finished attempt
@@ -115,7 +116,7 @@ class Supervisor:
         self.slot_dir = self.run_dir / f"{socket.gethostname()}-{os.getpid()}"
         # The child's command line: the job file appended (cold start), or `--wait PID` (a warm
         # spare, the job path sent on stdin); tests substitute a stand-in child.
-        self.worker_command = worker_command or [sys.executable, "-m", "runner.queue.worker"]
+        self.worker_command = worker_command or WORKER_COMMAND
         self.spares = Spares(
             self.worker_command,
             self.run_dir / "logs",
@@ -165,9 +166,9 @@ class Supervisor:
         stopping = False
         while True:
             now = time.time()
-            if self._interrupts and not stopping:
+            if (self._interrupts or self.outcome.disk_full) and not stopping:
                 stopping = True
-                self.outcome.interrupted = True
+                self.outcome.interrupted = bool(self._interrupts)
                 self.spares.drop()
                 self._stop_children()
             if self._interrupts >= 2:
@@ -216,10 +217,12 @@ class Supervisor:
         child = self.children.get(slot.index)
         return child is None or child.job.status_path.exists()
 
-    def _more_to_start(self) -> bool:
-        """Whether the queue may still give out an attempt nobody runs yet."""
+    def _more_to_start(self) -> int:
+        """How many attempts the queue may still give out that nobody runs yet (at most one per
+        slot): spares are started for those only."""
         counts = self.queue.counts()
-        return bool(counts.queued) or self.queue.to_sample(counts)
+        sampled = counts.total - len(self.queue.points()) if self.queue.to_sample(counts) else 0
+        return min(counts.queued + max(sampled, 0), len(self.slots))
 
     def _start(self, slot: Slot, taken: Attempt) -> Child:
         files = self.slot_dir / f"slot{slot.index}"
@@ -281,7 +284,7 @@ class Supervisor:
                 attrs[ATTR_NOT_LEARNED] = str(result.learned_reason or "learned=no")
             self.queue.complete(taken, values, {**attrs, ATTR_TRAIN_TIME: train_s})
             self.outcome.durations_s.append(duration_s)
-            self.outcome.overheads.append(_overhead(result))
+            self.outcome.overheads.append(result.overhead(time.time()))
             self.progress.trial_finished(duration_s)
             self._event(
                 "done",
@@ -311,6 +314,11 @@ class Supervisor:
             how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             reason = f"killed: {how}"
             self._close_runs(taken.spec, taken.attempt, "FAILED", "killed")
+        if reason.startswith(REASON_DISK_FULL):  # not the trial's fault: no retry used, stop
+            self.queue.fail(taken, reason, attrs)
+            self.outcome.disk_full = self.outcome.disk_full or reason
+            self._event("disk full", f"{name}: {reason}  (log: {child.job.log_path})")
+            return
         user_error = ended == ExitCode.USER_ERROR
         if user_error:
             attrs[ATTR_USER_ERROR] = True
@@ -356,7 +364,10 @@ class Supervisor:
                 reason,
             )
         except Exception as err:  # the queue's bookkeeping must go on even if MLflow is away
-            self._event("warning", f"could not close the MLflow run of {spec.run_name}: {err}")
+            from runner.train.outcome import failure_reason
+
+            why = failure_reason(err, self.tracking_uri)[1]  # one line, never SQL
+            self._event("warning", f"could not close the MLflow run of {spec.run_name}: {why}")
 
     # ------------------------------------------------------------------ leases
 
@@ -428,22 +439,3 @@ class Supervisor:
                 )
             )
         return views
-
-
-def _overhead(result: Result) -> dict[str, float]:
-    """Where an attempt's wall time went: start-up (job handed over -> run_trial called: imports
-    still under way in a spare that was not warm yet, reading the job), run_trial (of which
-    training + evaluation are the trial's own work), and bookkeeping (child exit -> Optuna told,
-    measured just after the tell). `warm` is 1.0 when the spare had finished its warm-up before
-    it got the job (0.0 for a spare still warming up, or a cold child)."""
-    timing, metrics = result.timing, result.metrics
-    own = float(metrics.get("train_time_s", 0.0)) + float(metrics.get("eval_time_s", 0.0))
-    now = time.time()
-    return {
-        "startup_s": timing.t_ready - timing.t_spawn,
-        "trial_s": timing.t_end - timing.t_ready,
-        "train_eval_s": own,
-        "bookkeeping_s": now - timing.t_end,
-        "wall_s": now - timing.t_spawn,
-        "warm": float(timing.t_warm is not None and timing.t_warm <= timing.t_spawn),
-    }

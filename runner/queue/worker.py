@@ -2,6 +2,7 @@
 
     python -m runner.queue.worker JOB.json                                  # run this job now
     python -m runner.queue.worker --wait SUPERVISOR_PID [--tracking-uri URI]  # a warm spare
+    python -m runner.queue.worker --probe-gpu     # what torch sees here, one line of JSON
 
 A *warm spare* is how the supervisor starts children: spawned for a slot while that slot's
 previous trial still runs, with the slot's `CUDA_VISIBLE_DEVICES` and thread variables already
@@ -117,6 +118,22 @@ def wait_for_job(supervisor_pid: int, tracking_uri: str | None) -> int:
     return run(job, t_spawn_process=t_spawn_process, t_warm=t_warm)
 
 
+def log_to_stderr() -> None:
+    """The trial's log records (set-up, every epoch, warnings, a failure's traceback) to stderr,
+    which is the attempt's log file (`Job.log_path`). The child process's own set-up: `main`
+    calls it, never `run` (which tests call in their own process)."""
+    import logging
+
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("alembic", "urllib3", "matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
 def _redirect_output(path: Path) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -195,10 +212,15 @@ def run(job: Job, *, t_spawn_process: float | None = None, t_warm: float | None 
     except (KeyboardInterrupt, SystemExit):
         status, reason = "KILLED", "interrupted"  # run_trial marked the run before re-raising
     except Exception as err:  # before run_trial could open a run (e.g. no such device)
-        from runner.errors import UserError
+        import traceback
 
-        status, reason = "FAILED", f"error: {type(err).__name__}: {err}"
+        from runner.errors import UserError
+        from runner.train.outcome import failure_reason
+
+        status, reason = failure_reason(err)
         user_error = isinstance(err, UserError)
+        if not user_error:
+            traceback.print_exc()  # into the attempt's log
     ended = Result(
         status=status,
         reason=reason,
@@ -225,13 +247,22 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-USAGE = "usage: python -m runner.queue.worker JOB.json | --wait SUPERVISOR_PID [--tracking-uri URI]"
+USAGE = (
+    "usage: python -m runner.queue.worker JOB.json | --wait SUPERVISOR_PID [--tracking-uri URI]"
+    " | --probe-gpu"
+)
 
 
 def main(argv: list[str]) -> int:
     # The supervisor stops a child with SIGINT (or SIGTERM): both end the run as `interrupted`.
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)
+    if argv == ["--probe-gpu"]:  # the supervisor's check that torch can use this slot's GPU
+        from runner.queue.gpus import PROBE
+
+        exec(PROBE, {})
+        return 0
+    log_to_stderr()  # fd 2: the attempt's log (a warm spare redirects it when it takes its job)
     if argv[:1] == ["--wait"]:
         if len(argv) not in (2, 4) or (len(argv) == 4 and argv[2] != "--tracking-uri"):
             print(USAGE, file=sys.stderr)

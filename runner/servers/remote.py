@@ -157,6 +157,23 @@ def is_database_url(url: str) -> bool:
     return scheme_of(url) in DATABASE_SCHEMES
 
 
+TRACKING_SCHEMES = ("", "file", "sqlite", "http", "https", "databricks", *DATABASE_SCHEMES)
+
+
+def check_tracking_scheme(uri: str, where: str = "tracking URI") -> None:
+    """Refuse a tracking URI whose scheme MLflow has no store for (`gopher://...`), naming
+    `where` it came from, before anything asks MLflow for a store."""
+    scheme = scheme_of(uri)
+    if len(scheme) == 1:  # a Windows drive letter, C:\\...: a path
+        return
+    if scheme not in TRACKING_SCHEMES:
+        raise UserError(
+            f"{where}: {mask_url(uri)!r}: MLflow has no tracking store for '{scheme}://'; use "
+            "sqlite:///mlflow.db (a local file), http(s)://host:port (an MLflow server), a "
+            "folder path, or postgresql://user:pass@host/db"
+        )
+
+
 def engine_kwargs(url: str, timeout_s: float = CONNECT_TIMEOUT_S) -> dict:
     """SQLAlchemy engine options for a shared database: fail fast, survive dropped connections.
 
@@ -301,6 +318,7 @@ def check_tracking(uri: str, timeout_s: float = CONNECT_TIMEOUT_S, environ=None)
     storage. Only http(s) servers get the HTTP probe.
     """
     environ = os.environ if environ is None else environ
+    check_tracking_scheme(uri)
     scheme = scheme_of(uri)
     if is_database_url(uri):
         check_database(uri, "tracking URI", timeout_s)

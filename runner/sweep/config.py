@@ -31,11 +31,10 @@ from typing import Any, Literal
 from frontends import FrontendConfig
 from models.config import ModelConfig
 from runner.data import DataConfig
+from runner.errors import UserError
+from runner.servers.remote import check_tracking_scheme
 from runner.sweep import limits
 from runner.sweep.train_config import EvalConfig, TrainConfig
-
-# The sections a grid axis may sweep, in the order a trial's config lists them.
-TRIAL_SECTIONS = ("data", "frontend", "model", "train", "eval")
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class GridConfig:
     """The swept axes. Keys are dotted paths into the trial sections (`frontend.hop_length`).
 
     axes     key -> list of values; the Cartesian product of all axes
-    linked   key -> {by: other key, values: {value of other key: [values of key]}}: the seed ties
+    linked   key -> {by: other key, values: {value of other key: [values of key]}}: the Merlin study ties
              image size to hop this way (see sweeps/merlin_part1.yaml)
     zip      list of {key: [values]} groups whose lists move together (one axis per group)
     exclude  list of {key: value}; points matching every key of a rule are dropped
@@ -91,6 +90,10 @@ class TrackingConfig:
     system_metrics_s: float = 10.0
 
     def __post_init__(self):
+        try:
+            check_tracking_scheme(self.uri, "uri")
+        except UserError as err:
+            raise ValueError(str(err)) from None
         if self.system_metrics_s < 0:
             raise ValueError(
                 f"system_metrics_s: {self.system_metrics_s} must be >= 0 (0 turns them off)"
@@ -193,6 +196,12 @@ class SweepConfig:
             raise ValueError("seeds: the list is empty; give at least one seed, e.g. [0]")
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds: {list(seeds)} repeats a seed; list each seed once")
+        bad = next((x for x in seeds if not 0 <= x < 2**64), None)
+        if bad is not None:  # torch and numpy take seeds in [0, 2^64)
+            raise ValueError(
+                f"seeds: {bad} is outside 0 .. 2**64 - 1 (torch and numpy seeds are unsigned "
+                "64-bit); use seeds like [0, 1, 2]"
+            )
         object.__setattr__(self, "seeds", tuple(seeds))
 
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -69,4 +70,40 @@ def check_data(specs: Sequence[TrialSpec]) -> list[str]:
             counts = ", ".join(f"{n} {reason}" for reason, n in sorted(ds.skipped.items()))
             line += f"; on_bad_audio: skip left out {counts}"
         lines.append(line)
+        lines += [f"{WARNING}{w}" for w in label_warnings(ds.classes)]
     return lines
+
+
+WARNING = "warning: "  # a line of check_data that `--strict` turns into an error
+_SEPARATORS = re.compile(r"[\s,|/_.\-]+")
+
+
+def label_warnings(classes: Sequence[str]) -> list[str]:
+    """Class names that look like typos: two spelled alike but for case or separators
+    (`NOCA` beside `noca`), and names holding `,` or `|` (labels are separated by `;`)."""
+    out = []
+    by_form: dict[str, list[str]] = {}
+    for name in classes:
+        by_form.setdefault(_SEPARATORS.sub("", name).lower(), []).append(name)
+        bad = next((c for c in ",|" if c in name), None)
+        if bad:
+            out.append(
+                f"data: label {name!r} contains {bad!r}; labels in one cell are separated by ';' "
+                f"(write {name.replace(bad, ';')!r} if you mean {len(name.split(bad))} labels)"
+            )
+    for names in by_form.values():
+        if len(names) > 1:
+            out.append(
+                f"data: labels {', '.join(map(repr, names))} differ only in case or separators "
+                "and count as different classes; spell them one way"
+            )
+    return out
+
+
+def strict(lines: Sequence[str], is_strict: bool) -> None:
+    """With `--strict`, the first warning of `lines` is an error (exit 2)."""
+    from runner.errors import UserError
+
+    first = next((line for line in lines if line.startswith(WARNING)), None)
+    if is_strict and first is not None:
+        raise UserError(f"{first[len(WARNING) :]} (--strict)")

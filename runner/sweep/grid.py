@@ -166,9 +166,15 @@ def _fan_out_linked(
 ) -> list[dict]:
     linked = _schema.build(LinkedAxisSpec, spec, where)
     if linked.by not in seen:
+        others = sorted(seen - {key})  # never suggest linking the key to itself
+        choices = (
+            f"link to one of: {', '.join(others)}"
+            if others
+            else "declare the axis it follows under grid.axes"
+        )
         raise ConfigError(
             f"{where}.by: '{linked.by}' is not an axis declared before it"
-            f"{_schema.suggest(linked.by, sorted(seen))}; link to one of: {', '.join(sorted(seen))}"
+            f"{_schema.suggest(linked.by, others)}; {choices}"
         )
     if not linked.values:
         raise ConfigError(
@@ -210,6 +216,24 @@ def _fan_out_linked(
 class LinkedAxisSpec:
     by: str
     values: dict[str, Any]
+
+
+def grid_warnings(sweep: SweepConfig) -> list[str]:
+    """What is legal but likely a typo: `grid.exclude` rules that match no point of the grid
+    (a value the axis does not have). `--strict` makes each an error."""
+    if not sweep.grid.exclude:
+        return []
+    import dataclasses
+
+    everything = points(
+        dataclasses.replace(sweep, grid=dataclasses.replace(sweep.grid, exclude=()))
+    )
+    return [
+        f"grid.exclude[{r}]: matches no point of the grid ({_schema.describe(rule)}); check its "
+        "values against the axes, or remove the rule"
+        for r, rule in enumerate(sweep.grid.exclude)
+        if not any(_matches(p, rule) for p in everything)
+    ]
 
 
 def _matches(point: dict[str, Any], rule: dict[str, Any]) -> bool:
@@ -381,6 +405,7 @@ def find(
     name: str | None = None,
     index: int | None = None,
     seed: int | None = None,
+    flag: str = "--name",
 ) -> TrialSpec:
     """Pick one spec by name (and seed) or by index; a UserError lists the valid choices."""
     if index is not None:
@@ -395,6 +420,6 @@ def find(
     if not matches:
         names = sorted({s.name for s in specs})
         raise ConfigError(
-            f"--name {name}: no such trial{_schema.suggest(name, names)} (run `specsweep plan` to list them)"
+            f"{flag} {name}: no such trial{_schema.suggest(name, names)} (run `specsweep plan` to list them)"
         )
     return matches[0]

@@ -83,6 +83,24 @@ class _LimitedLoader(yaml.SafeLoader):
             self._depth -= 1
             self._open_anchors.discard(anchor)
 
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        """Refuse a key given twice in one mapping (YAML would keep the last without a word)."""
+        if isinstance(node, MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.endswith(":merge"):
+                    continue
+                key = self.construct_object(key_node)
+                if key in seen:
+                    first, second = seen[key].line + 1, key_node.start_mark.line + 1
+                    raise _Refused(
+                        f"key '{key}' is given twice, on lines {first} and {second} (YAML would "
+                        "keep the second without a word); keep one of them",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
+
 
 def _expanded(node: Node, memo: dict[int, tuple[int, int]]) -> tuple[int, int]:
     """(values, depth) of `node` with every alias expanded; shared nodes are measured once."""
@@ -156,7 +174,13 @@ def load_yaml(path: Path) -> Any:
                 "is this the right file?"
             )
         text = raw.decode("utf-8")
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as err:
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); save the sweep "
+            "file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+        ) from None
+    except (IsADirectoryError, PermissionError) as err:
         raise ConfigError(f"{path}: cannot read the sweep file ({err})") from None
     try:
         return parse(text, str(path))

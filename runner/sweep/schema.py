@@ -128,7 +128,19 @@ def convert(value: Any, hint: Any, where: str) -> Any:
     else:  # pragma: no cover - a dataclass used an annotation this loader does not know
         raise TypeError(f"{where}: unsupported annotation {hint!r} in a config dataclass")
     fix = " (write it without quotes)" if isinstance(value, str) and hint in (int, float) else ""
+    if hint is str and isinstance(value, bool):  # `yes`, `true`, `on`, `no`... are booleans
+        fix = (
+            f"; YAML reads true/false/yes/no/on/off as booleans: give one of {VALUE_HINTS[where]}"
+            if where in VALUE_HINTS
+            else "; quote it if you mean the word"
+        )
     raise ConfigError(f"{where}: expected {type_name(hint)}, got {describe(value)}{fix}")
+
+
+# The values a string key takes, for a message when a boolean was given instead.
+VALUE_HINTS = {
+    "model.pretrained": "none, imagenet or the path of a weight file (.safetensors, .pth)",
+}
 
 
 def _convert_union(value: Any, hint: Any, where: str) -> Any:

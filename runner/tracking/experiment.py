@@ -14,10 +14,12 @@ What MLflow 3.17's UI reads, and how it is used here:
   `mlflow.experimentKind = custom_model_development` says the same for the experiment list.
 - `?viewStateShareKey=KEY`: the UI loads the runs table's state from the experiment tag
   `mlflow.sharedViewState.KEY` (JSON: sort `orderByKey`/`orderByAsc`, `selectedColumns`,
-  `groupBy`), the mechanism behind the UI's own "Share" button. Two views are stored: `specsweep`
+  `groupBy`, and the search box's `searchFilter`), the mechanism behind the UI's own "Share"
+  button. Two views are stored: `specsweep`
   (runs by MAP on the first evaluation set, with MAP per set, training time and the swept values
   as columns) and `specsweep-by-config` (the same, grouped by the `config` tag: each row is a
-  configuration with the mean over its seeds).
+  configuration with the mean over its seeds); both filter out the sweep's summary run
+  (`TRIALS_ONLY`), so the UI counts the trials alone.
 - `mlflow.note.content`: the experiment's description (Markdown), shown above the runs;
   `specsweep report` writes the takeaways and the report's link there.
 
@@ -36,6 +38,9 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 VIEW_RUNS = "specsweep"
+# Both views list the trials only, as `runs.read_sweep` reads them: the sweep's summary run
+# (`specsweep.kind=summary`, holding the report) is not a trial.
+TRIALS_ONLY = "tags.`specsweep.kind` = 'trial'"
 VIEW_BY_CONFIG = "specsweep-by-config"
 SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
 DESCRIPTION_TAG = "mlflow.note.content"
@@ -57,6 +62,7 @@ def view_state(eval_sets: Sequence[str], swept_keys: Sequence[str], grouped: boo
     state = {
         "orderByKey": column("metrics", f"map_{eval_sets[0]}") if eval_sets else "",
         "orderByAsc": False,
+        "searchFilter": TRIALS_ONLY,
         "selectedColumns": columns,
         "runListHidden": False,
         "groupBy": None,

@@ -285,7 +285,8 @@ def log_best_models(
             _delete_model(client, run.info.run_id, model_id)
             out.replaced.append(run.info.run_name)
     for cfg_key, run in sorted(best.items()):
-        model_id = run.data.tags.get(TAG_MODEL_ID)
+        # Read again: another supervisor of the sweep may have logged it since the search.
+        model_id = client.get_run(run.info.run_id).data.tags.get(TAG_MODEL_ID)
         if model_id is None:
             tags = run.data.tags
             path = weights_path(root, tags.get("sweep", experiment), cfg_key, int(tags["seed"]))
@@ -295,12 +296,19 @@ def log_best_models(
                     host += ", file deleted"
                 out.elsewhere.append(f"{run.info.run_name} ({host})")
                 continue
-            saved = torch.load(path, weights_only=False)  # our own file, written by save_weights
+            try:
+                saved = torch.load(path, weights_only=False)  # our own, written by save_weights
+            except FileNotFoundError:  # another supervisor logged it and removed the file
+                model_id = client.get_run(run.info.run_id).data.tags.get(TAG_MODEL_ID)
+                if model_id is not None:
+                    out.models[cfg_key] = (run.info.run_id, model_id)
+                continue
             model_id = log_trial_model(
                 tracking_uri, run.info.run_id, saved["scorer"], _metadata_of(run, saved["scorer"])
             )
             out.logged.append(run.info.run_name)
         out.models[cfg_key] = (run.info.run_id, model_id)
+    out.replaced += mend_models(client, exp.experiment_id, runs, best, out.models)
     _remove_local_files(root, runs, best, out.models)
     if register_as and out.models:
         out.registered = register_best(client, tracking_uri, register_as, best, out.models)
@@ -371,3 +379,68 @@ def register_best(
     mlflow.set_tracking_uri(tracking_uri)
     version = mlflow.register_model(f"models:/{model_id}", name)
     return f"{name} version {version.version} ({best[cfg_key].info.run_name})"
+
+
+# --------------------------------------------------------------------------- several supervisors
+
+
+def mend_models(
+    client: MlflowClient,
+    experiment_id: str,
+    runs: list[Run],
+    best: dict[str, Run],
+    models: dict[str, tuple[str, str]],
+) -> list[str]:
+    """Leave one logged model per configuration, whoever logged them: several supervisors of one
+    sweep (the two-node recipe) each log the best runs when their sweep ends, so a best run may
+    get two models, and a model may outlive its run's rank. Every caller keeps the same one, the
+    oldest READY model of the best run (a PENDING one is still being logged by someone else,
+    who mends after it), points the run's tag at it and deletes the rest: READY models of the
+    best runs beyond the first, and of finished runs that are not their configuration's best.
+    Updates `models`; returns the names of the runs whose models were deleted."""
+    from mlflow.entities import LoggedModelStatus
+
+    by_run: dict[str, list] = {}
+    for model in _all_models(client, experiment_id):
+        if model.status == LoggedModelStatus.READY:
+            by_run.setdefault(model.source_run_id, []).append(model)
+    deleted = []
+    finished = {r.info.run_id: r for r in runs if r.info.status == "FINISHED"}
+    best_ids = {run.info.run_id: cfg_key for cfg_key, run in best.items()}
+    for run_id, found in by_run.items():
+        run = finished.get(run_id)
+        if run is None:  # not a finished trial of this sweep: not ours to judge
+            continue
+        found.sort(key=lambda m: (m.creation_timestamp, m.model_id))
+        extra = found[1:] if run_id in best_ids else found
+        for model in extra:
+            _delete_model_only(client, model.model_id)
+        if extra:
+            deleted.append(run.info.run_name)
+        if run_id in best_ids:
+            keep = found[0].model_id
+            if client.get_run(run_id).data.tags.get(TAG_MODEL_ID) != keep:
+                client.set_tag(run_id, TAG_MODEL_ID, keep)
+            models[best_ids[run_id]] = (run_id, keep)
+        elif run.data.tags.get(TAG_MODEL_ID):
+            client.delete_tag(run_id, TAG_MODEL_ID)
+    return deleted
+
+
+def _all_models(client: MlflowClient, experiment_id: str) -> list:
+    models, token = [], None
+    while True:
+        page = client.search_logged_models([experiment_id], max_results=1000, page_token=token)
+        models.extend(page)
+        token = page.token
+        if not token:
+            return models
+
+
+def _delete_model_only(client: MlflowClient, model_id: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.delete_logged_model(model_id)
+    except MlflowException as err:  # another supervisor deleted it first
+        log.info("model %s: %s", model_id, err)

@@ -4,7 +4,7 @@ The layout read here is the one `runner.train.trial` writes (docs/design.md, dec
 run per trial tagged `specsweep.kind=trial`, `cfg_key`, `seed`, `attempt`, `trial_name`, `swept`
 (JSON list of swept keys), `reason`; params = the resolved config with dotted keys (tuples as
 JSON, None as `na`); final metrics `map_<set>`, `train_time_s`, ...; per-epoch `val_map_<set>`;
-artifacts `preview.npy` and `frontend_params.json`. The report goes to the sweep's summary run
+artifacts `preview.npy`, `frontend_params.json` and `env.json` (the machine). The report goes to the sweep's summary run
 (`specsweep.kind=summary`) under `report/`.
 
     client = connect("sqlite:///mlflow.db")
@@ -29,6 +29,7 @@ import numpy as np
 
 from reports.table import SweepTable, Trial
 from runner.errors import UserError
+from runner.servers.remote import check_tracking_scheme
 from runner.servers.secrets import mask_text, mask_url, url_password
 
 if TYPE_CHECKING:
@@ -44,6 +45,8 @@ HTTP_FAIL_FAST = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_T
 _NOT_SWEPT = {"seed"}
 # What the learnable exp / PCEN compressions learned: written by runner.train.artifacts, read here.
 FRONTEND_PARAMS_ARTIFACT = "frontend_params.json"
+# What produced a run (runner.tracking.trial_runs.environment): the machine its time was measured on.
+ENV_ARTIFACT = "env.json"
 
 
 def connect(tracking_uri: str) -> MlflowClient:
@@ -54,6 +57,7 @@ def connect(tracking_uri: str) -> MlflowClient:
     """
     from mlflow.tracking import MlflowClient
 
+    check_tracking_scheme(tracking_uri)
     _check_local_store(tracking_uri)
     # One preview download per configuration: no progress bar for each.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -136,6 +140,7 @@ def read_sweep(client: MlflowClient, experiment_name: str) -> SweepTable:
         for group in by_trial.values()
     ]
     trials.sort(key=lambda t: (t.cfg_key, t.seed))
+    finished = [r for r in map(_representative, by_trial.values()) if status_of(r) == "finished"]
     return SweepTable(
         experiment=experiment_name,
         swept_keys=swept_keys,
@@ -143,6 +148,8 @@ def read_sweep(client: MlflowClient, experiment_name: str) -> SweepTable:
         trials=tuple(trials),
         previews=_previews(client, by_trial),
         source=f"experiment {experiment_name!r} at {client.tracking_uri}",
+        fixed=_fixed_settings(finished, swept_keys),
+        machines=_machines(client, finished),
     )
 
 
@@ -288,13 +295,73 @@ def _trial(client, run: Run, n_runs: int, swept_keys, eval_sets) -> Trial:
     )
 
 
+def _fixed_settings(finished: list[Run], swept_keys) -> dict[str, Any]:
+    """The config values every finished trial shares (params equal in all of them, not swept)."""
+    if not finished:
+        return {}
+    first = finished[0].data.params
+    return {
+        k: parse_param(v)
+        for k, v in sorted(first.items())
+        if k not in swept_keys and k not in _NOT_SWEPT
+        if all(r.data.params.get(k) == v for r in finished)
+    }
+
+
+def _machines(client: MlflowClient, finished: list[Run]) -> tuple[dict[str, Any], ...]:
+    """The machines the finished trials' training times were measured on, from each run's
+    `env.json`: host, CPU model, cores, device, GPU, torch threads per trial; with how many trials
+    ran on it and the most that ran at once there (from the runs' start and end times)."""
+    groups: dict[tuple, list[Run]] = {}
+    with tempfile.TemporaryDirectory(prefix="specsweep-env-") as tmp:
+        for run in finished:
+            env = _artifact_json(client, run.info.run_id, ENV_ARTIFACT, tmp)
+            if env:
+                key = tuple(env.get(k) for k in _MACHINE_KEYS)
+                groups.setdefault(key, []).append(run)
+    by_host: dict[Any, list[Run]] = {}
+    for key, group in groups.items():
+        by_host.setdefault(key[0], []).extend(group)
+    return tuple(
+        {
+            **dict(zip(_MACHINE_KEYS, key)),
+            "trials": len(group),
+            "at_once": _most_at_once(by_host[key[0]]),
+        }
+        for key, group in groups.items()
+    )
+
+
+_MACHINE_KEYS = ("hostname", "cpu", "cpu_count", "device", "gpu", "torch_threads")
+
+
+def _most_at_once(runs: list[Run]) -> int:
+    """The most runs that were running at the same moment (a sweep over their start/end times)."""
+    events = sorted(
+        (t, step)
+        for r in runs
+        if r.info.start_time and r.info.end_time
+        for t, step in ((r.info.start_time, 1), (r.info.end_time, -1))
+    )  # an end before a start at the same millisecond: -1 sorts first
+    most = running = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def _artifact_json(client: MlflowClient, run_id: str, path: str, tmp: str) -> dict:
+    """A run's JSON artifact at `path`, or {} when it has none."""
+    if not any(f.path == path for f in client.list_artifacts(run_id)):
+        return {}
+    local = client.download_artifacts(run_id, path, str(Path(tmp) / run_id))
+    return json.loads(Path(local).read_text())
+
+
 def _frontend_params(client: MlflowClient, run_id: str) -> dict:
     """The run's `frontend_params.json` (runner.train.artifacts), or {} when it logged none."""
-    if not any(f.path == FRONTEND_PARAMS_ARTIFACT for f in client.list_artifacts(run_id)):
-        return {}
     with tempfile.TemporaryDirectory(prefix="specsweep-params-") as tmp:
-        local = client.download_artifacts(run_id, FRONTEND_PARAMS_ARTIFACT, tmp)
-        return json.loads(Path(local).read_text())
+        return _artifact_json(client, run_id, FRONTEND_PARAMS_ARTIFACT, tmp)
 
 
 def _previews(client: MlflowClient, by_trial: dict[tuple[str, int], list[Run]]) -> dict:

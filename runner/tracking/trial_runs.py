@@ -38,6 +38,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
+from runner.cores import available_cores
 from runner.locks import file_lock
 
 if TYPE_CHECKING:
@@ -104,8 +105,11 @@ def environment(device: str) -> dict[str, Any]:
         "hostname": platform.node(),
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
+        "cores": available_cores(),  # the ones this process may run on (its affinity)
         "torch_threads": torch.get_num_threads(),
         "device": device,
+        # The slot's GPU as the supervisor handed it over (a UUID, or an index).
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "versions": {
             "torch": torch.__version__,
             "soxr": soxr.__version__,

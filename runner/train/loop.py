@@ -49,8 +49,11 @@ class Precision:
 
     @classmethod
     def for_device(cls, cfg: TrainConfig, device: torch.device) -> Precision:
+        """`amp: auto` is bf16 on a GPU with bf16 tensor cores (compute capability 8.0 or more:
+        A100, H100, RTX 30xx on); older GPUs (V100, T4) have no cuDNN bf16 convolutions, so
+        float32 there. `channels_last: null` follows the device (on for CUDA)."""
         cuda = device.type == "cuda"
-        if cfg.amp == "bf16" or (cfg.amp == "auto" and cuda):
+        if cfg.amp == "bf16" or (cfg.amp == "auto" and cuda and has_bf16_cores(device)):
             amp = torch.bfloat16
         else:
             amp = None
@@ -62,6 +65,11 @@ class Precision:
             device_type=device.type, dtype=self.amp_dtype or torch.float32,
             enabled=self.amp_dtype is not None,
         )  # fmt: skip
+
+
+def has_bf16_cores(device: torch.device) -> bool:
+    """Whether the CUDA `device` computes bf16 in tensor cores (compute capability >= 8)."""
+    return torch.cuda.get_device_capability(device)[0] >= 8
 
 
 def synchronize(device: torch.device) -> None:
@@ -165,7 +173,7 @@ def train_one_epoch(
     plain BCE with logits). Raises NonFiniteLoss when the loss diverges.
     """
     loss_fn = loss_fn or F.binary_cross_entropy_with_logits
-    backbone = backbone or model.backbone
+    backbone = model.backbone if backbone is None else backbone  # a compiled one has no truth value
     model.train()
     steps = len(loader)
     loss_sum = torch.zeros((), device=device)
@@ -203,6 +211,39 @@ def _check_finite(loss_sum: torch.Tensor, epoch: int, step: int) -> None:
             f"training loss is {value} at epoch {epoch + 1}, step {step + 1}: the run diverged "
             "(lower train.lr, add warm-up, or set train.grad_clip)"
         )
+
+
+def compile_warm_up(
+    model: nn.Module,
+    backbone: nn.Module,
+    batch: int,
+    clip_len: int,
+    device: torch.device,
+    precision: Precision,
+) -> float:
+    """Compile `backbone` (a `torch.compile` wrapper of `model.backbone`) now, with one forward
+    and backward pass of a silent training batch of the trial's shape, dtype and memory format;
+    the seconds it took (logged as `compile_time_s`, never as training time). Leaves no trace:
+    the weights, batch-norm statistics, gradients and random generators are as before."""
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    model.train()
+    synchronize(device)
+    start = time.perf_counter()
+    with precision.autocast(device):
+        image = model.frontend(torch.zeros(batch, clip_len, device=device))  # (B, C, H, W)
+        if precision.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        logits = backbone(image)  # (B, n_classes)
+    logits.float().sum().backward()
+    synchronize(device)
+    elapsed = time.perf_counter() - start
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict(saved)
+    torch.set_rng_state(rng[0])
+    if rng[1] is not None:
+        torch.cuda.set_rng_state(rng[1], device)
+    return elapsed
 
 
 # --------------------------------------------------------------------------- evaluation

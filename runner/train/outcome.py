@@ -2,8 +2,11 @@
 
     status, reason = failure_reason(err)   # ("FAILED", "oom"), ("KILLED", "pruned"), ...
 
-The reasons are the MLflow `reason` tag's values (README, "One trial: training, MAP, MLflow"):
-`pruned`, `interrupted`, `nan_loss`, `oom` or `error: <type>: <first line of the message>`.
+The reasons are the MLflow `reason` tag's values (docs/training.md, "Failures"):
+`pruned`, `interrupted`, `nan_loss`, `oom`, `disk full at <path>: ...` (not the trial's fault: a
+sweep stops and resumes it when run again) or `error: <type>: <first line of the message>`; always
+one line of at most `MAX_REASON_CHARS`, never a database's SQL. `run_trial` spells `oom` out with
+`oom_reason` (what ran out, what to change).
 """
 
 from __future__ import annotations
@@ -14,7 +17,10 @@ from typing import Any
 import optuna
 import torch
 
+from runner.errors import disk_full_message, disk_full_path
 from runner.train.loop import NonFiniteLoss
+
+MAX_REASON_CHARS = 300
 
 
 class TrialPruned(optuna.TrialPruned):
@@ -45,20 +51,44 @@ class TrialResult:
         return self.status == "FINISHED"
 
 
-def failure_reason(err: BaseException) -> tuple[str, str]:
-    """(status, reason) of a trial stopped by `err`, as the MLflow `reason` tag spells it."""
+def failure_reason(err: BaseException, where: str = "?") -> tuple[str, str]:
+    """(status, reason) of a trial stopped by `err`, as the MLflow `reason` tag spells it.
+
+    where: the place a full disk without a file name is reported at (the tracking store).
+    """
     if isinstance(err, optuna.TrialPruned):
         return "KILLED", "pruned"
     if isinstance(err, (KeyboardInterrupt, SystemExit)):
         return "KILLED", "interrupted"
     if isinstance(err, NonFiniteLoss):
         return "FAILED", "nan_loss"
+    full = disk_full_path(err, where)
+    if full is not None:
+        return "FAILED", disk_full_message(full)
     if is_out_of_memory(err):
         return "FAILED", "oom"
-    message = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return "FAILED", error_reason(err)
+
+
+def error_reason(err: BaseException) -> str:
+    """`error: <type>: <message>`: the message's first line, without a database's SQL
+    (SQLAlchemy appends `[SQL: ...]`), cut to MAX_REASON_CHARS."""
+    text = str(err).strip()
+    message = text.splitlines()[0] if text else ""
+    message = message.split("[SQL:")[0].strip()
+    reason = (
+        f"error: {type(err).__name__}: {message}" if message else f"error: {type(err).__name__}"
+    )
+    return reason if len(reason) <= MAX_REASON_CHARS else reason[: MAX_REASON_CHARS - 3] + "..."
+
+
+def oom_reason(device: torch.device) -> str:
+    """The reason of an out-of-memory trial, with what to change: it is not retried, since the
+    same batch size with the same neighbours on the GPU would run out again."""
+    where = f"on {device}" if device.type == "cuda" else "in host memory"
     return (
-        "FAILED",
-        f"error: {type(err).__name__}: {message}" if message else f"error: {type(err).__name__}",
+        f"oom: out of memory {where}; lower train.batch_size, or run fewer trials per GPU "
+        "(--jobs-per-gpu) or at once (--slots)"
     )
 
 

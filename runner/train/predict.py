@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import re
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,11 +186,16 @@ def score_file(
 
 
 class ScoresCsv:
-    """`file,start_s,end_s,<class>...`: one row per window, probabilities to 6 decimals."""
+    """`file,start_s,end_s,<class>...`: one row per window, probabilities to 6 decimals.
+
+    Written beside `path` and renamed over it by `close(keep=True)`: an existing file is replaced
+    only by a complete one, never by a header alone when nothing could be scored."""
 
     def __init__(self, path: Path, classes: tuple[str, ...]):
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.handle = open(self.tmp, "w", newline="", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self.writer = csv.writer(self.handle)
         self.writer.writerow(["file", "start_s", "end_s", *classes])
 
@@ -198,8 +205,39 @@ class ScoresCsv:
                 [str(result.path), f"{start:.6f}", f"{end:.6f}", *(f"{v:.6f}" for v in row)]
             )
 
-    def close(self) -> None:
+    def close(self, keep: bool = True) -> None:
+        """Finish the file: `keep` puts it at `path`, else it is dropped and `path` left as it was."""
         self.handle.close()
+        if keep:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def check_outputs(out: Path, raven: Path | None) -> None:
+    """Refuse an --out or --raven that cannot be written, before the model is loaded or anything
+    scored: a folder given as --out, a file given as --raven, a place without write access."""
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give a file such as {out / 'scores.csv'}")
+    _check_writable_folder(out.parent, f"--out {out}")
+    if raven is not None:
+        if raven.exists() and not raven.is_dir():
+            raise UserError(
+                f"--raven {raven}: is a file; give a folder for the Raven tables (one per recording)"
+            )
+        _check_writable_folder(raven, f"--raven {raven}")
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".specsweep-check-"):
+            pass
+    except OSError as err:
+        raise UserError(
+            f"{what}: cannot write in {folder} ({err.strerror or type(err).__name__}); give a "
+            "path you can write to"
+        ) from None
 
 
 def raven_rows(

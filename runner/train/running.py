@@ -28,7 +28,14 @@ from runner.tracking import logged_models
 from runner.tracking.trial_runs import TrialTracker, mark_interrupted
 from runner.train import checkpoint as ckpt
 from runner.train.artifacts import log_frontend_params, log_per_class_tables, log_preview
-from runner.train.loop import Precision, make_optimizer, peak_memory_mb, predict, train_one_epoch
+from runner.train.loop import (
+    Precision,
+    compile_warm_up,
+    make_optimizer,
+    peak_memory_mb,
+    predict,
+    train_one_epoch,
+)
 from runner.train.metrics import SetMetrics, chance_map, evaluate_scores, label_prior_map
 from runner.train.outcome import TrialResult
 from runner.train.pipeline import BatchPrep, default_workers
@@ -68,6 +75,7 @@ class RunningTrial:
         self.train_time_s = 0.0
         self.eval_time_s = 0.0
         self.samples = 0
+        self.compile_time_s = 0.0
         self.last_eval: tuple[int, dict[str, SetMetrics]] | None = None
         self.verdict = None
 
@@ -103,8 +111,9 @@ class RunningTrial:
         self.num_workers = cfg.train.num_workers
         if self.num_workers is None:
             self.num_workers = default_workers(self.device, torch.get_num_threads())
+        pin = self.device.type == "cuda"  # page-locked batches for the GPU; none for a CPU trial
         self.eval_loaders = {
-            name: eval_loader(dataset, eval_batch, num_workers=self.num_workers)
+            name: eval_loader(dataset, eval_batch, num_workers=self.num_workers, pin_memory=pin)
             for name, dataset in self.data.eval.items()
         }
         # One training loader for the whole trial: its workers persist from epoch to epoch.
@@ -114,7 +123,7 @@ class RunningTrial:
         )  # fmt: skip
         self.train_loader = train_loader(
             self.data.train, cfg.train.batch_size, seed=0, num_workers=self.num_workers,
-            prepare=prep,
+            prepare=prep, pin_memory=pin,
         )  # fmt: skip
         frontend_runs_in = (
             "loader" if prep.runs_frontend else "step"
@@ -127,6 +136,13 @@ class RunningTrial:
             **{f"n_{name}": len(d) for name, d in self.data.eval.items()},
         })  # fmt: skip
         self.setup_time_s = time.perf_counter() - start
+        if cfg.train.compile:  # compiled now and timed apart: not setup, not training time
+            self.compile_time_s = compile_warm_up(
+                self.model, self.backbone, min(cfg.train.batch_size, len(self.data.train)),
+                self.data.train.clip_len,
+                self.device, self.precision,
+            )  # fmt: skip
+            log.info("%s: compiled in %.1f s", self.spec.name, self.compile_time_s)
         log.info(
             "%s: set up in %.1f s (%s); the frontend runs in the %s, %d loader workers",
             self.spec.name, self.setup_time_s, self.data.summary(), frontend_runs_in,
@@ -148,7 +164,13 @@ class RunningTrial:
 
     def resume(self) -> None:
         """Continue from this trial's checkpoint, if an earlier attempt left one."""
-        state = ckpt.load_checkpoint(self.checkpoint_dir)
+        state, aside = ckpt.load_or_set_aside(self.checkpoint_dir)
+        if aside is not None:
+            log.warning(
+                "%s: the checkpoint did not load (damaged); set aside as %s, starting from "
+                "epoch 0", self.spec.name, aside,
+            )  # fmt: skip
+            self.tracker.set_tags({"damaged_checkpoint": str(aside)})
         if state is None:
             return
         if state["identity"] != self._identity():
@@ -158,7 +180,7 @@ class RunningTrial:
             )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        ckpt.set_rng_state(state["rng"])
+        ckpt.set_rng_state(state["rng"], self.device)
         self.epochs_done = self.resumed_from = int(state["epoch"])
         self.history = list(state["history"])
         self.run_ids = list(state["run_ids"])
@@ -183,7 +205,7 @@ class RunningTrial:
                 "epoch": self.epochs_done,
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
-                "rng": ckpt.rng_state(),
+                "rng": ckpt.rng_state(self.device),
                 "history": self.history,
                 "run_ids": [*self.run_ids, self.tracker.run_id],
                 "train_time_s": self.train_time_s,
@@ -217,6 +239,10 @@ class RunningTrial:
                 metrics.update({f"val_map_{name}": r.map for name, r in results.items()})
             self.history.append({"epoch": number, "metrics": metrics})
             self.tracker.log_epoch(number, metrics)
+            log.info(
+                "%s: epoch %d/%d  %s", self.spec.run_name, number, cfg.train.epochs,
+                "  ".join(f"{k} {v:.4g}" for k, v in metrics.items()),
+            )  # fmt: skip
             self.epochs_done = number
             self.save()
             if epoch_callback is not None:
@@ -263,6 +289,7 @@ class RunningTrial:
             train_time_s=self.train_time_s,
             eval_time_s=self.eval_time_s,
             setup_time_s=self.setup_time_s,
+            compile_time_s=self.compile_time_s,
             samples_per_s=self.samples / self.train_time_s if self.train_time_s > 0 else 0.0,
             peak_mem_mb=peak_memory_mb(self.device),
             epochs=float(self.epochs_done),

@@ -16,7 +16,8 @@ A trial is one grid point and one seed (`runner.sweep.spec.TrialSpec`). It
 - logs the final epoch's metrics (never the best epoch's), per-class AP tables, the preview and
   what the learnable compressions learned (`frontend_params.json`);
 - ends the run FINISHED only when all of that succeeded. Otherwise FAILED with reason `nan_loss`,
-  `oom` or `error: <type>: <message>`, or KILLED with `pruned` or `interrupted` (Ctrl-C / SIGTERM,
+  `oom: ...` (never retried: the same batch on the same GPU does not fit the next time either)
+  or `error: <type>: <message>`, or KILLED with `pruned` or `interrupted` (Ctrl-C / SIGTERM,
   re-raised after the run is marked).
 
 The phases' work is `runner.train.running`; the device and seeds `runtime`; how a trial ends
@@ -28,19 +29,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import traceback
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from runner.errors import UserError
+from runner.servers.secrets import mask_url
 from runner.sweep.spec import TrialSpec
 from runner.tracking import logged_models, system_metrics
 from runner.tracking.trial_runs import TrialTracker
 from runner.train import checkpoint as ckpt
 from runner.train import inference_cost
 from runner.train.artifacts import FRONTEND_PARAMS_ARTIFACT
-from runner.train.outcome import TrialPruned, TrialResult, failure_reason
+from runner.train.outcome import TrialPruned, TrialResult, error_reason, failure_reason, oom_reason
 from runner.train.running import EpochCallback, RunningTrial
 from runner.train.runtime import resolve_device
 
@@ -59,6 +62,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_ROOT = ".specsweep/checkpoints"
 DEFAULT_MODEL_ROOT = logged_models.DEFAULT_MODEL_ROOT
+TRACEBACK_ARTIFACT = "traceback.txt"
 
 
 def run_trial(
@@ -103,18 +107,41 @@ def run_trial(
         trial.keep_model(log_model, Path(model_root))
         metrics.update(inference_cost.measure_trial(trial))
     except BaseException as err:
-        status, reason = failure_reason(err)
+        status, reason = failure_reason(err, store_path(tracking_uri))
+        if reason == "oom":
+            reason = oom_reason(dev)
         log.warning("trial %s: %s (%s)", spec.run_name, status, reason)
         system_metrics.stop(monitor)
+        if reason.startswith("error: ") and not isinstance(err, UserError):  # where it happened
+            log_traceback(tracker, err)
         tracker.end(status, reason)
         if reason == "pruned":  # final: an Optuna-pruned trial is never resumed
             ckpt.remove_checkpoint(trial.checkpoint_dir)
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise
-        return dataclasses.replace(
-            trial.result(status, reason, {}), user_error=isinstance(err, UserError)
-        )
+        # A UserError or an out-of-memory: the same attempt would fail the same way again.
+        final = isinstance(err, UserError) or reason.startswith("oom")
+        return dataclasses.replace(trial.result(status, reason, {}), user_error=final)
     system_metrics.stop(monitor)
     tracker.end("FINISHED")
     ckpt.remove_checkpoint(trial.checkpoint_dir)
     return trial.result("FINISHED", None, metrics)
+
+
+def log_traceback(tracker: TrialTracker, err: BaseException) -> None:
+    """The full traceback: to this process's log (the attempt's log file in a sweep) and to the
+    run as `traceback.txt`; the run's `reason` tag stays its one-line summary."""
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    log.error("the traceback of the failure above:\n%s", text.rstrip())
+    try:
+        tracker.log_text(TRACEBACK_ARTIFACT, text)
+    except Exception as log_err:  # the store may be what failed; the log file still has it
+        log.warning("traceback not logged to MLflow: %s", error_reason(log_err))
+
+
+def store_path(tracking_uri: str) -> str:
+    """Where a full disk that names no file was writing: the tracking store (its file, for
+    SQLite), with any password masked."""
+    if tracking_uri.startswith("sqlite:///"):
+        return tracking_uri[len("sqlite:///") :]
+    return mask_url(tracking_uri)

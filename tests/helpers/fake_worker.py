@@ -3,6 +3,7 @@
     python tests/helpers/fake_worker.py JOB.json            # as a cold child: the job on the command line
     python tests/helpers/fake_worker.py --wait PID [--tracking-uri URI]  # as a warm spare: job path on stdin
     python tests/helpers/fake_worker.py --supervise X.yaml  # `specsweep sweep X.yaml` with these children
+    python tests/helpers/fake_worker.py --probe-gpu         # the GPU check: usable, as CUDA 13.0
 
 It speaks the protocol of runner.queue.worker, through runner.queue.job (a Job in; Status, Result
 and the result's ExitCode out; SIGINT -> interrupted; dies with its parent), and behaves as the
@@ -111,19 +112,36 @@ def wait(supervisor_pid: int) -> int:
     return main(line) if line else 0
 
 
+def probe_gpu() -> int:
+    """The worker's `--probe-gpu` answer for the slot's GPU: usable, unless the plan's "probe"
+    says {"ok": false, "error": ...}; each probe appends its CUDA_VISIBLE_DEVICES to
+    SPECSWEEP_FAKE_LOG + ".probes"."""
+    with open(f"{os.environ['SPECSWEEP_FAKE_LOG']}.probes", "a") as log:
+        log.write(f"{os.environ.get('CUDA_VISIBLE_DEVICES')!r}\n")
+    seen = {"ok": True, "torch": "fake", "cuda": "13.0", "error": "", "name": "Fake GPU"}
+    seen.update(json.loads(os.environ.get("SPECSWEEP_FAKE_PLAN", "{}")).get("probe", {}))
+    print(json.dumps({**seen, "capability": "9.0"}))
+    return 0
+
+
 def supervise(sweep_path: str) -> int:
     from runner.commands.sweep import run_sweep
+    from runner.errors import UserError
     from runner.sweep.load import load_sweep
 
     # The data check loads the sweep's real datasets; the fake children never read them, so
     # only the tests of the check itself turn it on.
-    return run_sweep(
-        load_sweep(sweep_path),
-        sweep_path,
-        live=False,
-        worker_command=[sys.executable, __file__],
-        check_data=os.environ.get("SPECSWEEP_FAKE_CHECK_DATA") == "1",
-    )
+    try:
+        return run_sweep(
+            load_sweep(sweep_path),
+            sweep_path,
+            live=False,
+            worker_command=[sys.executable, __file__],
+            check_data=os.environ.get("SPECSWEEP_FAKE_CHECK_DATA") == "1",
+        )
+    except UserError as err:  # as runner.cli prints it
+        print(f"specsweep: error: {err}", file=sys.stderr)
+        return err.exit_code
 
 
 if __name__ == "__main__":
@@ -131,4 +149,6 @@ if __name__ == "__main__":
         sys.exit(supervise(sys.argv[2]))
     if sys.argv[1] == "--wait":
         sys.exit(wait(int(sys.argv[2])))
+    if sys.argv[1] == "--probe-gpu":
+        sys.exit(probe_gpu())
     sys.exit(main(sys.argv[1]))

@@ -1,7 +1,7 @@
-"""The seed's Merlin Part 1 grid, written out once (not a test module).
+"""The Merlin study's Part 1 grid, written out once (not a test module).
 
 12 configurations: STFT window {256, 512} x scale {linear, mel} x (hop, image size) with the image
-size tied to the hop (hop 64 -> 128x1024; hop 128 -> 96x512 or 128x512). The seed's numbers are
+size tied to the hop (hop 64 -> 128x1024; hop 128 -> 96x512 or 128x512). The Merlin study's numbers are
 written here by hand on purpose: tests/sweep/test_config.py checks sweeps/merlin_part1.yaml
 against them, and report_runs logs its hand-made runs over them.
 """

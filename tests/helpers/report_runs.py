@@ -2,7 +2,7 @@
 
 The experiments the report tests read: a Merlin-Part-1-like grid (12 configurations x 2 seeds x
 2 evaluation sets), a partial sweep (running, failed, pruned and retried trials), a one-seed
-one-set sweep, an empty one. The MAPs and times are shaped like the seed study's findings, so
+one-set sweep, an empty one. The MAPs and times are shaped like the Merlin study's findings, so
 the tests can recompute every difference by hand (`plausible_result`).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from helpers.merlin import MERLIN_PART1_KEYS as SWEPT  # the swept keys, in the grid's order
-from helpers.merlin import merlin_part1_grid as merlin_grid  # the seed's 12 configurations
+from helpers.merlin import merlin_part1_grid as merlin_grid  # the Merlin study's 12 configurations
 
 SETS = ("test", "swamp")
 
@@ -26,7 +26,7 @@ def _digest(*parts) -> str:
 
 
 def plausible_result(cfg: dict, eval_set: str, seed: int) -> tuple[float, float]:
-    """(MAP, training time in s) shaped like the seed's findings: mel and the longer window win,
+    """(MAP, training time in s) shaped like the Merlin study's findings: mel and the longer window win,
     high resolution is slower and worse; seed noise std 0.010 (test) / 0.017 (swamp)."""
     base = {"test": 0.70, "swamp": 0.42}[eval_set]
     m = base + (0.04 if cfg["frontend.scale"] == "mel" else 0.0)
@@ -184,10 +184,27 @@ def log_experiments(client, tmp: Path) -> None:
     for i, cfg in enumerate(merlin_grid()[6:10]):
         for seed in (0, 1):
             if (i, seed) in unfinished:
-                log_trial(client, partial, tmp, cfg, seed, sweep="partial", maps=None,
-                          train_time_s=None, **unfinished[(i, seed)])  # fmt: skip
+                log_trial(
+                    client,
+                    partial,
+                    tmp,
+                    cfg,
+                    seed,
+                    sweep="partial",
+                    maps=None,
+                    train_time_s=None,
+                    **unfinished[(i, seed)],
+                )
             if (i, seed) not in unfinished or (i, seed) == (3, 0):
-                log_trial(client, partial, tmp, cfg, seed, sweep="partial",
-                          maps={"test": 0.7 + 0.01 * i + 0.002 * seed},
-                          train_time_s=600.0 + 10 * i, attempt=2 if (i, seed) == (3, 0) else 1)  # fmt: skip
+                log_trial(
+                    client,
+                    partial,
+                    tmp,
+                    cfg,
+                    seed,
+                    sweep="partial",
+                    maps={"test": 0.7 + 0.01 * i + 0.002 * seed},
+                    train_time_s=600.0 + 10 * i,
+                    attempt=2 if (i, seed) == (3, 0) else 1,
+                )
     client.create_experiment("empty")

@@ -43,7 +43,10 @@ def tiny_sections(data_dir: Path, *, epochs: int = 1) -> dict:
         "train": {
             "epochs": epochs,
             "batch_size": 16,
+            "optimizer": "sgd",  # the tests' recipe, whatever the defaults
             "lr": 0.1,
+            "weight_decay": 0.0001,
+            "schedule": "piecewise",
             "milestones": [100],
             "num_workers": 0,
         },

@@ -28,7 +28,10 @@ model: {{name: mobilenetv3_small_050, pretrained: none}}
 train:
   epochs: {epochs}
   batch_size: 16
+  optimizer: sgd
   lr: {lr}
+  weight_decay: 0.0001
+  schedule: piecewise
   milestones: [100]
   head_bias_init: {bias}
   num_workers: 0

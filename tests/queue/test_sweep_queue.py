@@ -16,9 +16,10 @@ import pytest
 from optuna.trial import TrialState
 
 from runner.errors import UserError
+from runner.queue.gpus import detect_gpus
 from runner.queue.leases import Lease
 from runner.queue.progress import SlotView, estimate_eta_s, format_duration
-from runner.queue.slots import THREAD_VARS, Slot, detect_gpus, plan_slots
+from runner.queue.slots import THREAD_VARS, Slot, plan_slots
 from runner.queue.space import SearchSpace
 from runner.queue.store import open_store
 from runner.queue.study import (
@@ -267,13 +268,16 @@ def test_slots_gpu_and_cpu():
     assert env["CUDA_VISIBLE_DEVICES"] == "" and env["OMP_NUM_THREADS"] == "1"
     # Every native library's thread variable says the slot's threads, the number its taken carries.
     assert all(gpu[0].env({})[var] == "4" for var in THREAD_VARS)
-    chosen = plan_slots(ResourcesConfig(gpus=(3,), slots=1), cores=8)
+    chosen = plan_slots(ResourcesConfig(gpus=(3,), slots=1), gpus=("0", "1", "2", "3"), cores=8)
     assert chosen == [Slot(0, "3", 8)]
+    with pytest.raises(UserError, match="GPU 3 does not exist"):  # (tests/queue/test_gpus.py)
+        plan_slots(ResourcesConfig(gpus=(3,)), gpus=("0", "1"), cores=8)
     with pytest.raises(UserError, match="jobs_per_gpu"):
         plan_slots(ResourcesConfig(slots=3), gpus=("0",), cores=8)
 
 
-def test_detect_gpus_reads_cuda_visible_devices_without_cuda():
+def test_detect_gpus_reads_cuda_visible_devices_without_cuda(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi: the ids as given
     assert detect_gpus({"CUDA_VISIBLE_DEVICES": "2,3"}) == ("2", "3")
     assert detect_gpus({"CUDA_VISIBLE_DEVICES": ""}) == ()
 

@@ -13,10 +13,16 @@ def _trial(scale: str, seed: int, map_test: float, learned: float | None) -> Tri
     if learned is not None:
         metrics["learned"] = learned
     return Trial(
-        run_id=f"{scale}{seed}", name=scale, cfg_key=scale, seed=seed, status="finished",
-        swept={"frontend.scale": scale}, map={"test": map_test}, train_time_s=10.0,
+        run_id=f"{scale}{seed}",
+        name=scale,
+        cfg_key=scale,
+        seed=seed,
+        status="finished",
+        swept={"frontend.scale": scale},
+        map={"test": map_test},
+        train_time_s=10.0,
         metrics=metrics,
-    )  # fmt: skip
+    )
 
 
 def _table(*trials: Trial) -> SweepTable:

@@ -82,7 +82,8 @@ def test_one_seed_is_never_called_significant():
     assert comp.winner == ("mel",) and not comp.test.noise_estimated
     assert not comp.significant and comp.test.low is None and comp.test.p_value is None
     assert comp.sentence(KEYS).startswith("mel ahead of linear in 2 of 2 pairs, +0.2")
-    assert comp.sentence(KEYS).endswith("1 seed: noise not estimated, so not called a difference.")
+    assert comp.sentence(KEYS).endswith("× the training time.")  # no verdict, no interval
+    assert "beat" not in comp.sentence(KEYS) and "[" not in comp.sentence(KEYS)
     fig = figures.factor_effects({"test": [comp]}, KEYS)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "1 seed: noise not estimated (bar: range)" in legend
@@ -101,9 +102,17 @@ def test_no_clear_difference_reads_as_such():
     for (scale, win), maps in rows.items():
         for s, m in enumerate(maps):
             trials.append(
-                Trial(f"{scale}{win}{s}", f"{scale}{win}", f"k{scale}{win}", s, "finished",
-                      {KEYS[0]: win, KEYS[1]: scale}, {"test": m}, 100.0)
-            )  # fmt: skip
+                Trial(
+                    f"{scale}{win}{s}",
+                    f"{scale}{win}",
+                    f"k{scale}{win}",
+                    s,
+                    "finished",
+                    {KEYS[0]: win, KEYS[1]: scale},
+                    {"test": m},
+                    100.0,
+                )
+            )
     comp = scale_comparison(SweepTable("hand", KEYS, ("test",), tuple(trials)))
     assert sorted(comp.replicates) == pytest.approx([-0.02, -0.01, 0.02, 0.03])
     low, high = t_interval([0.02, -0.01, 0.03, -0.02])
@@ -168,10 +177,18 @@ def frontend_table(with_params=True):
                     },
                 }
             trials.append(
-                Trial(f"{level}{seed}", names[level], f"k{level}", seed, "finished",
-                      dict(zip(keys, level)), {"test": test, "field": field},
-                      float(times[level][seed]), frontend_params=params)
-            )  # fmt: skip
+                Trial(
+                    f"{level}{seed}",
+                    names[level],
+                    f"k{level}",
+                    seed,
+                    "finished",
+                    dict(zip(keys, level)),
+                    {"test": test, "field": field},
+                    float(times[level][seed]),
+                    frontend_params=params,
+                )
+            )
     return SweepTable("frontends", keys, ("test", "field"), tuple(trials))
 
 
@@ -199,7 +216,7 @@ def test_report_has_the_cost_table_and_the_learned_parameters(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "| pcen | 3 | 2.3 min | 1.40 (1.30–1.50) |" in md
     assert "Costliest frontend: pcen at 1.40× db's training time" in md
-    assert "the seed study: 0.010 on its curated test set" in md
-    assert "the seed study: 0.017 on SWAMP, its low-SNR field set" in md
+    assert "the Merlin study: 0.010 on its curated test set" in md
+    assert "the Merlin study: 0.017 on SWAMP, its low-SNR field set" in md
     assert "On field: pcen beat db: +0.053 MAP [" in md
     assert "Beyond the seed noise (95% interval excludes 0): pcen." in md

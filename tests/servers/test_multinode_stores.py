@@ -51,7 +51,7 @@ def test_postgres_is_private_and_password_only(pg, monkeypatch):
 
 
 def test_optuna_rdb_storage_on_postgres_with_password_from_env(pg, monkeypatch):
-    """The URL holds no password; libpq takes it from PGPASSWORD, as the README tells users."""
+    """The URL holds no password; libpq takes it from PGPASSWORD, as docs/multinode.md tells users."""
     import optuna
 
     from runner.servers.remote import engine_kwargs

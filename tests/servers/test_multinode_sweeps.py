@@ -135,7 +135,7 @@ def ran_here(output: str) -> int:
 def test_two_supervisors_share_one_sweep_each_point_once(pg, mlflow_server, node_sweep, tmp_path):
     """Two "nodes", the same --storage and --tracking-uri: the grid completes exactly once, and
     both nodes did part of it. They share one working directory, as nodes on a shared filesystem
-    do (and as the README's walk-through does): their slot files must not collide."""
+    do (and as the walk-through in docs/multinode.md does): their slot files must not collide."""
     name = "mn-two"
     # A tracking password in the URI (this server ignores it): MLflow would print it in every
     # trial's log ("View run at http://ana:...@"), so specsweep moves it to MLFLOW_TRACKING_*.

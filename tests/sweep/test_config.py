@@ -42,10 +42,10 @@ def error_of(path: Path) -> str:
     return message
 
 
-# --------------------------------------------------------------------------- the seed's grid
+# --------------------------------------------------------------------------- the Merlin study's grid
 
 
-# (window, hop, scale, image size): the seed's 12 configurations
+# (window, hop, scale, image size): the Merlin study's 12 configurations
 MERLIN_PART1 = {tuple(cfg[k] for k in MERLIN_PART1_KEYS) for cfg in merlin_part1_grid()}
 
 
@@ -65,7 +65,7 @@ def test_merlin_part1_expands_to_the_seeds_twelve_configurations():
     assert len(specs) == 12 and len({s.cfg_key for s in specs}) == 12
     assert len({s.name for s in specs}) == 12
     assert "w512-h128-mel-128x512" in {s.name for s in specs}
-    for s in specs:  # the seed's recipe, written out in the file
+    for s in specs:  # the Merlin study's recipe, written out in the file
         assert s.config.frontend.sample_rate == 22050
         assert s.config.data.clip_s == 3.0
         assert s.config.model.name == "resnet50"

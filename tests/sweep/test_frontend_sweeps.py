@@ -1,4 +1,4 @@
-"""The seed's Part 2 as sweeps: `sweeps/merlin_part2.yaml` and `sweeps/demo_frontends.yaml` plan
+"""The Merlin study's Part 2 as sweeps: `sweeps/merlin_part2.yaml` and `sweeps/demo_frontends.yaml` plan
 to the expected, readably named configurations, and one trial of every Part 2 frontend trains for
 an epoch on tiny real synthetic audio, logging what its learnable compressions learned
 (`frontend_params.json`) to a real MLflow store."""
@@ -89,7 +89,7 @@ data:
   synthetic: {{n_species: 4, n_train: 32, n_test: 16, n_field: 16, output_dir: {data}/synthetic}}
 frontend: {{win_length: 512, hop_length: 256, scale: mel, n_mels: 16, image_size: [16, 64]}}
 model: {{name: mobilenetv3_small_050, pretrained: none}}
-train: {{epochs: 1, batch_size: 16, lr: 0.1, milestones: [100], num_workers: 0}}
+train: {{epochs: 1, batch_size: 16, optimizer: sgd, lr: 0.1, weight_decay: 0.0001, schedule: piecewise, milestones: [100], num_workers: 0}}
 eval: {{sets: [test, field]}}
 grid:
   zip:  # every frontend of merlin_part2.yaml (demo_frontends.yaml's five among them)

@@ -168,8 +168,34 @@ def test_experiment_description_and_ui_views(swept):
     assert "params.`frontend.scale`" in view["selectedColumns"]
     grouped = json.loads(exp.tags["mlflow.sharedViewState.specsweep-by-config"])
     assert grouped["groupBy"]["groupByKeys"] == [{"mode": "tag", "groupByData": "config"}]
+    # Both views show the trials and not the summary run (the UI runs the same search).
+    assert view["searchFilter"] == grouped["searchFilter"]
+    shown = client.search_runs([exp.experiment_id], view["searchFilter"])
+    assert sorted(r.info.run_id for r in shown) == sorted(r.info.run_id for r in runs)
+    assert summary.info.run_id not in {r.info.run_id for r in shown}
     url = experiment_page.runs_url("http://127.0.0.1:5000", exp.experiment_id)
     assert url.endswith("runs?workflowType=machine_learning&viewStateShareKey=specsweep")
+
+
+def test_the_report_says_what_was_fixed_and_where_the_times_were_measured(swept):
+    import platform
+
+    from reports.setup import setup_lines
+    from runner.tracking.runs import read_sweep
+
+    table = read_sweep(MlflowClient(swept["uri"]), "tiny")
+    finished = [t for t in table.trials if t.finished]
+    assert table.fixed["frontend.sample_rate"] == SR and table.fixed["data.clip_s"] == 1.5
+    assert "frontend.scale" not in table.fixed  # swept, so not fixed
+    (machine,) = table.machines  # one machine, read from every finished run's env.json
+    assert machine["hostname"] == platform.node() and machine["device"] == "cpu"
+    assert machine["trials"] == len(finished)
+    assert machine["at_once"] == 1  # run_trial one after another, never two at once
+    fixed, measured = setup_lines(table)
+    assert fixed.startswith("Fixed settings (the same in every finished trial): model ")
+    assert f"{SR} Hz, 1.5 s clips." in fixed
+    assert measured.startswith(f"Training times measured on {platform.node()} (")
+    assert f"{machine['torch_threads']} torch thread" in measured
 
 
 def test_system_metrics_are_logged(swept):
@@ -195,10 +221,23 @@ def test_predict_windows_csv_and_raven_tables(swept, tmp_path, capsys):
     for name, seconds in lengths.items():
         sf.write(audio / name, 0.05 * rng.standard_normal(round(seconds * 44100)), 44100)
     out, raven = tmp_path / "scores.csv", tmp_path / "raven"
-    code = main([
-        "predict", model_run(swept), str(audio), "--out", str(out), "--raven", str(raven),
-        "--threshold", "0.0", "--tracking-uri", swept["uri"], "--hop-s", "1.0",
-    ])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            model_run(swept),
+            str(audio),
+            "--out",
+            str(out),
+            "--raven",
+            str(raven),
+            "--threshold",
+            "0.0",
+            "--tracking-uri",
+            swept["uri"],
+            "--hop-s",
+            "1.0",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     rows = list(csv.DictReader(out.open()))
     scorer = next(iter(swept["scorers"].values()))
@@ -228,10 +267,19 @@ def test_predict_counts_and_names_a_corrupt_file(swept, tmp_path, capsys):
     sf.write(good, 0.05 * np.random.default_rng(0).standard_normal(SR * 2), SR)
     bad.write_bytes(b"fLaC this is not audio" * 10)
     out = tmp_path / "s.csv"
-    code = main([
-        "predict", model_run(swept), str(good), str(bad), str(tmp_path / "missing.wav"),
-        "--out", str(out), "--tracking-uri", swept["uri"],
-    ])  # fmt: skip
+    code = main(
+        [
+            "predict",
+            model_run(swept),
+            str(good),
+            str(bad),
+            str(tmp_path / "missing.wav"),
+            "--out",
+            str(out),
+            "--tracking-uri",
+            swept["uri"],
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "2 of 3 file(s) could not be scored" in err
@@ -276,10 +324,18 @@ def test_ui_mistakes_are_one_line_errors(swept, capsys):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        code = main([
-            "ui", "--experiment", "tiny", "--tracking-uri", swept["uri"], "--port", str(port),
-            "--no-browser",
-        ])  # fmt: skip
+        code = main(
+            [
+                "ui",
+                "--experiment",
+                "tiny",
+                "--tracking-uri",
+                swept["uri"],
+                "--port",
+                str(port),
+                "--no-browser",
+            ]
+        )
     err = capsys.readouterr().err
     assert code == 2 and f"--port {port}: 127.0.0.1:{port} is already in use" in err
     code = main(["ui", "--experiment", "tiyn", "--tracking-uri", swept["uri"], "--no-browser"])
@@ -287,40 +343,102 @@ def test_ui_mistakes_are_one_line_errors(swept, capsys):
     assert code == 2 and "experiment 'tiyn': not found" in err and "did you mean 'tiny'" in err
 
 
+def _finished_trial(client, exp_id, tmp_path, seed: int, map_test: float, cfg_key="abc") -> str:
+    """A finished trial run of sweep `replace` whose `best`-mode weights file is under tmp/m."""
+    tags = {"specsweep.kind": "trial", "sweep": "replace", "cfg_key": cfg_key, "seed": str(seed)}
+    name = f"{cfg_key}-s{seed}"
+    run_id = client.create_run(exp_id, tags=tags, run_name=name).info.run_id
+    client.log_param(run_id, "eval.sets", '["test"]')
+    client.log_metric(run_id, "map_test", map_test)
+    client.set_terminated(run_id, "FINISHED")
+    torch.manual_seed(seed)
+    logged_models.save_weights(tmp_path / "m", "replace", cfg_key, seed, _scorer(cfg_key), run_id)
+    return run_id
+
+
 def test_a_better_seed_replaces_the_logged_model(tmp_path):
     """`best`: a later seed that beats the logged one takes its place; one model per config."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
+    first = _finished_trial(client, exp_id, tmp_path, 0, 0.5)
+    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
+    assert done.logged == ["abc-s0"] and done.models["abc"][0] == first
+    second = _finished_trial(client, exp_id, tmp_path, 1, 0.6)
+    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
+    assert done.logged == ["abc-s1"] and done.replaced == ["abc-s0"]
+    (model_left,) = client.search_logged_models([exp_id])
+    assert model_left.source_run_id == second
+    assert logged_models.TAG_MODEL_ID not in client.get_run(first).data.tags
+    assert not list((tmp_path / "m").rglob("*.pt"))
+
+
+def _log_best_in_child(uri: str, root: str, barrier, results) -> None:
+    barrier.wait()
+    done = logged_models.log_best_models(MlflowClient(uri), uri, "replace", Path(root) / "m")
+    results.put(len(done.models))
+
+
+def test_several_supervisors_end_with_one_model_per_configuration(tmp_path):
+    """Two supervisors of one sweep log the best models at the same moment (the two-node
+    recipe): the store ends with one model per configuration, each run's tag naming it."""
+    import multiprocessing
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
+    best = {key: _finished_trial(client, exp_id, tmp_path, 0, 0.5, key) for key in ("a", "b")}
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [
+        ctx.Process(target=_log_best_in_child, args=(uri, str(tmp_path), barrier, results))
+        for _ in range(2)
+    ]
+    for proc in procs:
+        proc.start()
+    counts = [results.get(timeout=300) for _ in procs]
+    for proc in procs:
+        proc.join(timeout=60)
+    assert counts == [2, 2]
+    _assert_one_model_each(client, exp_id, best)
+
+
+def test_report_mends_a_store_with_more_than_one_model_per_configuration(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
+    best = {key: _finished_trial(client, exp_id, tmp_path, 0, 0.5, key) for key in ("a", "b")}
+    loser = _finished_trial(client, exp_id, tmp_path, 1, 0.1, "a")
+    logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
+    # What an older version left behind: a second model of each best run, one of a loser.
+    for run_id in [*best.values(), loser]:
+        logged_models.log_trial_model(uri, run_id, _scorer("x"), {})
+    client.set_tag(best["a"], logged_models.TAG_MODEL_ID, "m-not-a-model")  # a tag gone astray
+    assert len(client.search_logged_models([exp_id])) == 5
+    code = main(
+        ["report", "--experiment", "replace", "--tracking-uri", uri, "--out", str(tmp_path)]
+    )
+    assert code == 0, capsys.readouterr()
+    _assert_one_model_each(client, exp_id, best)
+
+
+def _scorer(cfg_key: str):
     from frontends import FrontendConfig
     from models.classifier import create_classifier
     from models.config import ModelConfig
     from models.scoring import ClipScorer
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    exp_id = client.create_experiment("replace", artifact_location=str(tmp_path / "art"))
     frontend = FrontendConfig(win_length=512, hop_length=256, n_mels=32, image_size=(32, 64))
     model = ModelConfig(name="mobilenetv3_small_050", pretrained="none")
+    return ClipScorer(create_classifier(frontend.resolved(), model, 3).eval(), cfg_key, SR, SR)
 
-    def finished_trial(seed: int, map_test: float) -> str:
-        tags = {"specsweep.kind": "trial", "sweep": "replace", "cfg_key": "abc", "seed": str(seed)}
-        run_id = client.create_run(exp_id, tags=tags, run_name=f"mel-s{seed}").info.run_id
-        client.log_param(run_id, "eval.sets", '["test"]')
-        client.log_metric(run_id, "map_test", map_test)
-        client.set_terminated(run_id, "FINISHED")
-        torch.manual_seed(seed)
-        scorer = ClipScorer(create_classifier(frontend.resolved(), model, 3).eval(), "abc", SR, SR)
-        logged_models.save_weights(tmp_path / "m", "replace", "abc", seed, scorer, run_id)
-        return run_id
 
-    first = finished_trial(0, 0.5)
-    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
-    assert done.logged == ["mel-s0"] and done.models["abc"][0] == first
-    second = finished_trial(1, 0.6)
-    done = logged_models.log_best_models(client, uri, "replace", tmp_path / "m")
-    assert done.logged == ["mel-s1"] and done.replaced == ["mel-s0"]
-    (model_left,) = client.search_logged_models([exp_id])
-    assert model_left.source_run_id == second
-    assert logged_models.TAG_MODEL_ID not in client.get_run(first).data.tags
-    assert not list((tmp_path / "m").rglob("*.pt"))
+def _assert_one_model_each(client, exp_id, best: dict[str, str]) -> None:
+    models = client.search_logged_models([exp_id])
+    assert sorted(m.source_run_id for m in models) == sorted(best.values())
+    for model in models:
+        tags = client.get_run(model.source_run_id).data.tags
+        assert tags[logged_models.TAG_MODEL_ID] == model.model_id
 
 
 def test_all_mode_logs_the_trial_model(tmp_path, monkeypatch, swept):

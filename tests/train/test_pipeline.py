@@ -88,7 +88,14 @@ def test_both_placements_give_the_same_images_with_any_number_of_workers(train_s
 
 
 def test_training_is_the_same_wherever_the_frontend_runs(train_set, one_thread):
-    cfg = TrainConfig(batch_size=4, lr=0.05, milestones=(100,), augment=AUGMENT)
+    cfg = TrainConfig(
+        batch_size=4,
+        optimizer="sgd",
+        lr=0.05,
+        schedule="piecewise",
+        milestones=(100,),
+        augment=AUGMENT,
+    )
     device = torch.device("cpu")
     precision = Precision.for_device(cfg, device)
     torch.manual_seed(0)

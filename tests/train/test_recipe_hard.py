@@ -2,7 +2,7 @@
 clears it (slow: the 520 clips generated, then two real 8-epoch trials on 360 clips, about 2-4 minutes on a 2-core CPU).
 
 Budget and recipes as in benchmarks/bench_recipe.py (48x128 images, mobilenetv3_small_050 from
-scratch, seed 0), where the seed's recipe measured 2.0-2.6x the prior MAP over three seeds and
+scratch, seed 0), where the Merlin study's recipe measured 2.0-2.6x the prior MAP over three seeds and
 AdamW + cosine + prior bias 4.8-5.9x (benchmarks/RESULTS.md, issue 15).
 """
 
@@ -18,7 +18,10 @@ from runner.sweep.grid import expand
 from runner.sweep.load import load_sweep
 from runner.train.trial import run_trial
 
-OLD = {"optimizer": "sgd", "lr": 0.1, "milestones": [6], "head_bias_init": "zero"}
+OLD = {
+    "optimizer": "sgd", "lr": 0.1, "weight_decay": 0.0001, "schedule": "piecewise",
+    "milestones": [6], "head_bias_init": "zero",
+}  # fmt: skip
 NEW = {
     "optimizer": "adamw", "lr": 0.003, "weight_decay": 0.01, "schedule": "cosine",
     "warmup_epochs": 1, "head_bias_init": "prior",

@@ -20,10 +20,10 @@ from runner.train.loop import lr_at, make_optimizer
 
 
 def test_piecewise_constant_schedule_with_warmup():
-    cfg = TrainConfig(epochs=10, lr=0.1, milestones=(3, 6), lr_factor=0.1)
+    cfg = TrainConfig(epochs=10, lr=0.1, schedule="piecewise", milestones=(3, 6), lr_factor=0.1)
     lrs = [lr_at(cfg, epoch, 0, 5) for epoch in range(10)]
     assert lrs == pytest.approx([0.1] * 3 + [0.01] * 3 + [0.001] * 4)  # as torch's MultiStepLR
-    warm = TrainConfig(epochs=10, lr=0.1, milestones=(6,), warmup_epochs=2)
+    warm = TrainConfig(epochs=10, lr=0.1, schedule="piecewise", milestones=(6,), warmup_epochs=2)
     ramp = [lr_at(warm, e, s, 5) for e in range(3) for s in range(5)]
     assert ramp[:10] == pytest.approx([0.1 * (i + 1) / 10 for i in range(10)])
     assert ramp[10:] == pytest.approx([0.1] * 5)
@@ -31,7 +31,7 @@ def test_piecewise_constant_schedule_with_warmup():
 
 def test_weight_decay_skips_biases_and_norms():
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4))
-    opt = make_optimizer(model, TrainConfig(weight_decay=0.01, nesterov=True))
+    opt = make_optimizer(model, TrainConfig(optimizer="sgd", weight_decay=0.01, nesterov=True))
     decay, no_decay = opt.param_groups
     assert [p.ndim for p in decay["params"]] == [4] and decay["weight_decay"] == 0.01
     assert len(no_decay["params"]) == 3 and no_decay["weight_decay"] == 0.0

@@ -19,8 +19,13 @@ from runner.data.synthetic.sheet import write_species_sheet
 
 
 def main(argv: list[str] | None = None) -> int:
-    # prog: the name its usage line has always shown
-    parser = argparse.ArgumentParser(prog="synthetic.py", description=__doc__.split("\n\n")[0])
+    summary, examples = __doc__.split("\n\n")[:2]
+    parser = argparse.ArgumentParser(
+        prog="python -m runner.data.synthetic",
+        description=summary,
+        epilog="examples:\n" + examples,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--sheet", metavar="PNG", help="write the species sheet here instead")
     parser.add_argument(
         "--recordings", metavar="DIR", help="write long field recordings here instead"

@@ -4,7 +4,7 @@ A clip holds 0-3 species at random onsets and per-call SNR over a background of 
 noise, low wind gusts, a stationary insect band and distractor sounds that are no class
 (frog pulses, engine rumble, an unknown bird's V-sweep, a dog's bark). Splits: `train` and
 `test` at curated-recording SNR (+5 to +25 dB), and `field`: -10 to +5 dB, distance low-pass
-filtered and reverberant (RT60 0.3-1.2 s), like the seed's SWAMP recordings. The hard preset
+filtered and reverberant (RT60 0.3-1.2 s), like the Merlin study's SWAMP recordings. The hard preset
 has recordings of uneven length, 1-3 distractors, another mix of species counts and lower SNR
 outside `field` (-5 to +10 dB).
 """

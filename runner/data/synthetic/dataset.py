@@ -79,7 +79,7 @@ def generate(
 ) -> None:
     """Write the dataset into `root` (which must not exist): audio, manifest.csv, calls.csv,
     species.json. Files appear atomically: written in a temporary folder, then renamed."""
-    from runner.data.sampling import available_cores
+    from runner.cores import available_cores
 
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{root.name}-", dir=root.parent))

@@ -1,7 +1,7 @@
 """The 16 synthetic species: one deterministic song recipe each, and the hard preset's variants.
 
 Each species is a song recipe (with small per-rendition jitter in pitch and tempo) built from the
-call types of the seed: tonal whistles, sweeps, trills, harmonic stacks, a hummingbird-like buzz,
+call types of the Merlin study: tonal whistles, sweeps, trills, harmonic stacks, a hummingbird-like buzz,
 chips and warbles, all between 0.5 and 10 kHz. Some classes are confusable on purpose, so that
 spectrogram settings matter:
 
