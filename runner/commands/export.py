@@ -1,4 +1,4 @@
-"""`specsweep export MODEL --onnx FILE`: a logged model as an ONNX file, frontend included.
+"""A logged model as an ONNX file, frontend included.
 
     specsweep export 3f2a...c9 --onnx best.onnx
     specsweep export models:/birds/2 --onnx birds.onnx --tracking-uri http://127.0.0.1:5000
@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from runner.commands import help_from_doc
 from runner.errors import UserError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -29,8 +30,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "export",
         help="write a logged model as ONNX (frontend inside) and check it with onnxruntime",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        **help_from_doc(__doc__),
     )
     parser.add_argument("model", metavar="MODEL", help="run id, runs:/..., models:/... or folder")
     parser.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the ONNX file")
