@@ -16,7 +16,7 @@ PIP_QUIET := --quiet --disable-pip-version-check --no-warn-script-location
 define venv_install
 	@test -x $(1)/bin/python || $(PYTHON) -m venv $(1)
 	@$(1)/bin/python -m pip install $(PIP_QUIET) --upgrade pip > $(1)/install.log 2>&1 \
-		&& $(1)/bin/python -m pip install $(PIP_QUIET) $(2) -e '.[dev,postgres]' >> $(1)/install.log 2>&1 \
+		&& $(1)/bin/python -m pip install $(PIP_QUIET) $(2) -e '.[dev,postgres,onnx]' >> $(1)/install.log 2>&1 \
 		|| { grep -v '^WARNING: Location' $(1)/install.log | tail -30; echo "specsweep: install failed; the whole log is $(1)/install.log"; exit 1; }
 endef
 

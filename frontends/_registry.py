@@ -29,10 +29,11 @@ _COMPRESSIONS: dict[str, Any] = {}
 _SCALES: dict[str, Any] = {}
 
 # The built-in names are known before their modules (and torch) are imported, so a config names
-# them without torch; each name may be registered only by the module named here.
+# them without torch; each name may be registered only by the module named here (relative to
+# this package, which a logged model carries under another name: runner/tracking/bundle.py).
 _BUILTIN = {
-    "compression": ("frontends.compression", BUILTIN_COMPRESSIONS),
-    "scale": ("frontends.scales", BUILTIN_SCALES),
+    "compression": (f"{__package__}.compression", BUILTIN_COMPRESSIONS),
+    "scale": (f"{__package__}.scales", BUILTIN_SCALES),
 }
 
 T = TypeVar("T")

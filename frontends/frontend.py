@@ -134,7 +134,7 @@ class Frontend(nn.Module):
         would cost a device sync per batch); see `check_finite`.
         """
         waveform = self._check_waveform(waveform, check_finite)
-        if waveform.device.type == "cpu":
+        if waveform.device.type == "cpu" and not exporting():  # an exported batch is symbolic
             frames = functional.n_frames(
                 waveform.shape[-1], self.cfg.n_fft, self.cfg.hop_length, self.cfg.center
             )
@@ -205,7 +205,12 @@ def check_finite_waveform(waveform: torch.Tensor) -> None:
     cannot overflow float32 by summing), so clean audio costs one read of the batch instead of a
     boolean tensor and two reductions. Reading the result is a device sync on a GPU: call it on
     the CPU batch before the copy, and `Frontend.forward(..., check_finite=False)` after.
+
+    Skipped while the model is exported (ONNX, torch.export): a graph cannot raise on its data,
+    and a data-dependent branch stops the export. Eager calls always check.
     """
+    if exporting():
+        return
     if bool(torch.isfinite(waveform.sum(dim=-1)).all()):
         return
     finite = torch.isfinite(waveform).all(dim=-1)  # (B,): the sum overflowed, or a clip is bad
@@ -215,6 +220,16 @@ def check_finite_waveform(waveform: torch.Tensor) -> None:
             f"waveform: {len(bad)} of {waveform.shape[0]} clips contain NaN or inf samples "
             f"(clip indices {bad[:10]}); clean or drop those clips before the frontend"
         )
+
+
+def exporting() -> bool:
+    """Is this forward being traced into a graph (torch.export, the ONNX exporters, jit.trace)?"""
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    return bool(
+        (is_exporting is not None and is_exporting())
+        or torch.onnx.is_in_onnx_export()
+        or torch.jit.is_tracing()
+    )
 
 
 def build_frontend(cfg: FrontendConfig, dtype: torch.dtype = torch.float32) -> Frontend:

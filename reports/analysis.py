@@ -15,11 +15,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from reports.cost import cost_of
 from reports.labels import config_label, levels_text, sort_key
 from reports.stats import ALPHA, PairedTest, paired_test
 from reports.table import SweepTable
@@ -39,6 +40,7 @@ class Configuration:
     seeds: tuple[int, ...]
     map_by_seed: Mapping[str, tuple[float, ...]]
     train_time_by_seed_s: tuple[float, ...]
+    cost: Mapping[str, float] = field(default_factory=dict)  # infer_* metrics (reports.cost)
 
     def map_mean(self, eval_set: str) -> float:
         return float(np.mean(self.map_by_seed[eval_set]))
@@ -81,6 +83,7 @@ def summarise(table: SweepTable) -> list[Configuration]:
                 seeds=tuple(t.seed for t in trials),
                 map_by_seed={s: v for s, v in map_by_seed.items() if v},
                 train_time_by_seed_s=tuple(float(t.train_time_s) for t in trials),
+                cost=next((cost_of(t.metrics) for t in trials if cost_of(t.metrics)), {}),
             )
         )
     configs.sort(key=lambda c: tuple(sort_key(c.swept.get(k)) for k in table.swept_keys))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from reports.analysis import BASELINE, Configuration, VersusBaseline, pareto_front
+from reports.cost import best_value
 from reports.durations import format_duration
 
 
@@ -39,6 +40,8 @@ def takeaway_sentences(table, configs, sets, sigma, comps, versus) -> list[str]:
         )
         if len(front) > 1:
             items.append(_fastest_sentence(front[0], best, s))
+    if value := best_value(configs, sets[0]):  # the inference cost (reports/cost.py)
+        items.append(value)
     items += _versus_takeaways(versus, sets)
     # The factor takeaways on the first evaluation set; the other sets' are in the report's
     # "Factor effects" section (which repeats none of these).

@@ -97,6 +97,7 @@ def _figures(table, configs, sets, sigma, comps) -> dict[str, Figure | None]:
         curves.append((labels[k], [(t.finished, t.curves) for t in trials]))
     return {
         "map_vs_time": figures.map_vs_time(configs, keys, sets) if configs else None,
+        "map_vs_cost": figures.map_vs_cost(configs, sets),
         "frontends": figures.frontend_comparison(configs, keys, sets),
         "learned_parameters": figures.learned_parameters(
             [(labels[t.cfg_key], t.seed, t.frontend_params) for t in _in_grid_order(table)]

@@ -21,6 +21,8 @@ from reports.analysis import (
     configuration_stds,
     within_noise_of_best,
 )
+from reports.cost import COLUMNS as COST_COLUMNS
+from reports.cost import LATENCY, cost_cells
 from reports.document import Block, Bullets, Heading, Image, Paragraph, Table
 from reports.durations import format_duration
 from reports.findings import map_text, noise_note, takeaway_sentences
@@ -38,6 +40,7 @@ FIGURE_FILES = {
     "learned_parameters": "learned_parameters.png",
     "factor_effects": "factor_effects.png",
     "seed_noise": "seed_noise.png",
+    "map_vs_cost": "map_vs_cost.png",
     "gallery": "gallery.png",
     "training_curves": "training_curves.png",
 }
@@ -71,6 +74,7 @@ def report_blocks(
             Bullets(tuple(takeaway_sentences(table, configs, sets, sigma, comps, versus))),
         ]
         blocks += _map_vs_time_blocks(table)
+        blocks += _inference_cost_blocks(configs, sets, drawn)
         blocks += _frontend_section(versus, sets, drawn)
         blocks += _factor_section(comps, sets, table.swept_keys, drawn)
         blocks += _noise_section(configs, sets, sigma, comps, table.swept_keys)
@@ -93,6 +97,31 @@ def _map_vs_time_blocks(table: SweepTable) -> list[Block]:
             + ". Points on the dashed Pareto front (black edge) are not beaten on both "
             "MAP and time by any other configuration.",
         ),
+    ]
+
+
+def _inference_cost_blocks(configs, sets, drawn: set[str]) -> list[Block]:
+    """MAP vs latency beside MAP vs training time, and the cost table (reports/cost.py)."""
+    measured = [c for c in configs if c.cost]
+    if not measured:
+        return []
+    first = sets[0]
+    header = ("configuration", f"MAP {first}", *(title for title, _ in COST_COLUMNS.values()))
+    rows = tuple(
+        (c.label, map_text(c, first) if c.has(first) else "", *cost_cells(c.cost))
+        for c in sorted(measured, key=lambda c: c.cost[LATENCY])
+    )
+    return [
+        Heading("MAP vs inference cost"),
+        _figure(
+            "map_vs_cost",
+            drawn,
+            "MAP vs training time beside MAP vs CPU latency per clip",
+            "Each point is one configuration. Latency: one clip, batch 1, one CPU thread, the "
+            "frontend included, measured once per configuration on the machine that trained it.",
+            "No figure: no configuration has its MAP and inference cost both measured.",
+        ),
+        Table(header, rows),
     ]
 
 

@@ -15,7 +15,7 @@ import sys
 from runner.errors import UserError, disk_full_message, disk_full_path
 
 # Each name is a module in runner/commands/ with `add_parser(subparsers)` and `command(args)`.
-SUBCOMMANDS = ("plan", "trial", "sweep", "report", "ui", "predict", "probe", "server")
+SUBCOMMANDS = ("plan", "trial", "sweep", "report", "ui", "predict", "export", "probe", "server")
 
 EXAMPLES = """examples:
   specsweep plan sweeps/demo.yaml        # what a sweep file expands to, without running anything

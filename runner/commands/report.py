@@ -7,7 +7,9 @@ Writes report.html (self-contained), report.md, the figures (PNG) and table.csv 
 (default reports/out/<experiment>/) and logs the same files to the sweep's summary run in MLflow
 under report/. Then (unless --no-log) logs the best model of each configuration
 (`tracking.log_model: best`) and writes the takeaways into the experiment's description, which
-the MLflow UI shows above the runs.
+the MLflow UI shows above the runs. --measure-inference first measures what each configuration
+costs at inference (latency, throughput, MACs, memory) where its trials did not, from its logged
+model, on this machine.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-log", action="store_true", help="write the files only; do not log them to MLflow"
+    )
+    parser.add_argument(
+        "--measure-inference",
+        action="store_true",
+        help="first measure the inference cost of configurations that lack it, from their "
+        "logged models, on this machine",
     )
     return parser
 
@@ -90,6 +98,11 @@ def command(args: argparse.Namespace) -> int:
 
     experiment, tracking_uri = target(args.sweep, args.experiment, args.tracking_uri)
     client = runs.connect(tracking_uri)
+    if args.measure_inference:
+        from runner.train.inference_cost import measure_logged_models
+
+        for line in measure_logged_models(tracking_uri, experiment):
+            print(f"report: {line}")
     table = runs.read_sweep(client, experiment)
     out_dir = args.out or default_out_dir(experiment)
     files = write_report(table, out_dir)

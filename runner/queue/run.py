@@ -131,6 +131,10 @@ def prepare_experiment(sweep: SweepConfig, specs) -> str:
 
     from runner.tracking import experiment as experiment_page
 
+    if sweep.tracking.onnx:  # before any trial: a missing extra is a user error, not a warning
+        from runner.tracking.onnx_export import require_onnx
+
+        require_onnx()
     experiment_id = experiment_page.ensure_experiment(sweep.tracking.uri, sweep.experiment)
     experiment_page.prepare(
         MlflowClient(sweep.tracking.uri),
@@ -139,6 +143,7 @@ def prepare_experiment(sweep: SweepConfig, specs) -> str:
         list(specs[0].swept) if specs else [],
         log_model=sweep.tracking.log_model,
         register_as=sweep.tracking.register_as,
+        onnx=sweep.tracking.onnx,
     )
     return experiment_id
 

@@ -85,6 +85,8 @@ class TrackingConfig:
     # best = the best seed of each configuration, logged when the sweep ends or the report runs.
     log_model: Literal["best", "all", "none"] = "best"
     register_as: str | None = None  # Model Registry name for the overall best model
+    # Also log each model as ONNX (frontend inside) beside it: model.onnx in its extra_files.
+    onnx: bool = False
     # MLflow's system metrics (CPU, memory; GPU with nvidia-ml-py) every this many seconds; 0 = off.
     system_metrics_s: float = 10.0
 
@@ -99,6 +101,8 @@ class TrackingConfig:
             )
         if self.register_as is not None and not self.register_as.strip():
             raise ValueError("register_as: empty name; give a Model Registry name or leave it out")
+        if self.onnx and self.log_model == "none":
+            raise ValueError("onnx: true needs a logged model; set log_model to best or all")
         if self.register_as is not None and self.log_model == "none":
             raise ValueError(
                 "register_as: needs a logged model; set log_model to best or all, or drop register_as"

@@ -90,9 +90,10 @@ def prepare(
     *,
     log_model: str | None = None,
     register_as: str | None = None,
+    onnx: bool = False,
 ) -> None:
     """Tag the experiment: ML (not GenAI) kind, the two runs views, the model settings."""
-    from runner.tracking.logged_models import EXP_TAG_LOG_MODEL, EXP_TAG_REGISTER_AS
+    from runner.tracking.logged_models import EXP_TAG_LOG_MODEL, EXP_TAG_ONNX, EXP_TAG_REGISTER_AS
 
     tags = {
         KIND_TAG: KIND_ML,
@@ -102,6 +103,7 @@ def prepare(
     if log_model is not None:
         tags[EXP_TAG_LOG_MODEL] = log_model
         tags[EXP_TAG_REGISTER_AS] = register_as or ""
+        tags[EXP_TAG_ONNX] = "true" if onnx else "false"
     for key, value in tags.items():
         client.set_experiment_tag(experiment_id, key, value)
 

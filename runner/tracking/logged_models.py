@@ -5,11 +5,13 @@
     log_best_models(client, tracking_uri, experiment, root)     # sweep end / `specsweep report`
 
 The model is an MLflow PyTorch model named `model` in the trial's run (`runs:/<run id>/model`,
-`mlflow.pytorch.load_model` gives a `models.scoring.ClipScorer`, `mlflow.pyfunc.load_model` a
-pyfunc): a mono waveform `(batch, clip_samples)` at the sweep's sample rate in, per-class
-probabilities `(batch, n_classes)` out, the class names, sample rate and clip length in its
-metadata, with a signature and an input example. The code of `frontends/` and `models/` is
-stored with it, so loading needs torch and timm, not specsweep.
+`mlflow.pytorch.load_model` gives a ClipScorer, `mlflow.pyfunc.load_model` the pyfunc of
+`models/serving.py`): a mono waveform `(batch, clip_samples)` at the sweep's sample rate in,
+per-class probabilities `(batch, n_classes)` out, the class names, sample rate and clip length in
+its metadata, with a signature and an input example. The code of `frontends/` and `models/` is
+stored with it as one uniquely named package (runner/tracking/bundle.py), so loading needs torch
+and timm, not specsweep, and leaves a user's own `models` or `frontends` alone. With
+`tracking.onnx: true` (an experiment tag) the model also carries `model.onnx`.
 
 `best`: every finished trial writes its scorer to
 `.specsweep/models/<sweep>/<cfg_key>-s<seed>.pt` on the machine that ran it; `log_best_models`
@@ -52,6 +54,8 @@ TAG_WEIGHTS_HOST = "weights_host"  # where `best` mode left the weights file
 MODEL_TAGS = ("sweep", "config", "cfg_key", "seed")  # run tags copied to the logged model
 EXP_TAG_LOG_MODEL = "specsweep.log_model"
 EXP_TAG_REGISTER_AS = "specsweep.register_as"
+EXP_TAG_ONNX = "specsweep.onnx"  # "true": log model.onnx with each model (tracking.onnx)
+ONNX_FILE = "model.onnx"
 
 
 # --------------------------------------------------------------------------- one model
@@ -76,7 +80,15 @@ def model_metadata(scorer: ClipScorer, **extra: Any) -> dict[str, Any]:
         "clip_samples": scorer.clip_samples,
         "clip_s": scorer.clip_s,
         "normalize": scorer.normalize,
-        "output": "per-class probabilities (sigmoid; multi-label), in the order of classes",
+        "input": (
+            f"mono waveform at {scorer.sample_rate} Hz, samples in [-1, 1], float32 or float64: "
+            f"clips (n, {scorer.clip_samples}), one signal (samples,), or signals of another "
+            f"length (the pyfunc cuts them into windows of {scorer.clip_s:g} s)"
+        ),
+        "output": (
+            "per-class probabilities (sigmoid; multi-label), in the order of classes; the pyfunc "
+            "answers a table: clip, start_s, end_s and one column per class"
+        ),
         **extra,
     }
 
@@ -87,26 +99,29 @@ def example_waveform(scorer: ClipScorer) -> np.ndarray:
     return (0.01 * rng.standard_normal((1, scorer.clip_samples))).astype(np.float32)
 
 
+def model_signature(scorer: ClipScorer):
+    """No input schema: MLflow would refuse float64 and 1-D input before the pyfunc (which takes
+    them) saw it; the input is described in the metadata. Output: one row per window."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    columns = [ColSpec("long", "clip"), ColSpec("double", "start_s"), ColSpec("double", "end_s")]
+    columns += [ColSpec("float", name) for name in scorer.classes]
+    return ModelSignature(outputs=Schema(columns))
+
+
 def log_trial_model(
     tracking_uri: str, run_id: str, scorer: ClipScorer, metadata: dict[str, Any]
 ) -> str:
     """Log `scorer` as the MLflow PyTorch model `model` of run `run_id`; returns its model id
     (also the run's `logged_model_id` tag)."""
     import mlflow
-    import mlflow.pytorch
     import timm
     from mlflow import MlflowClient
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
+    from mlflow.models import Model
 
-    import frontends
-    import models
+    from runner.tracking.bundle import PytorchFlavor, model_bundle
 
-    n = len(scorer.classes)
-    signature = ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, scorer.clip_samples))]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, n))]),
-    )
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri)
     run = client.get_run(run_id)
@@ -120,27 +135,61 @@ def log_trial_model(
     )
     # MLflow warns on every pickled model; pickling is deliberate here (see serialization_format).
     logging.getLogger("mlflow.pytorch").setLevel(logging.ERROR)
-    info = mlflow.pytorch.log_model(
-        scorer,
+    bundle = model_bundle()
+    onnx_dir = _onnx_file(client, run, scorer) if _wants_onnx(client, run) else None
+    info = Model.log(
+        artifact_path=None,
         name=MODEL_NAME,
+        flavor=PytorchFlavor(bundle),
+        # The scorer with its classes from the bundle, a package of its own name that the model
+        # carries: loading needs torch and timm, and leaves the user's packages alone.
+        pytorch_model=bundle.rebase(scorer),
         run_id=run_id,
         model_id=model.model_id,
-        signature=signature,
+        signature=model_signature(scorer),
         input_example=example_waveform(scorer),
-        # The classes pickled with the model, so loading needs no specsweep install.
-        code_paths=[str(Path(frontends.__file__).parent), str(Path(models.__file__).parent)],
+        code_paths=[str(bundle.path)],
+        extra_files=[str(Path(onnx_dir.name) / ONNX_FILE)] if onnx_dir else None,
         # Written out, not inferred: inference loads the model in a subprocess (seconds).
         pip_requirements=[
             f"torch=={torch.__version__.split('+')[0]}",
             f"timm=={timm.__version__}",
             f"numpy=={np.__version__}",
         ],
-        metadata=metadata,
-        # A pickled module (torch.export cannot trace the frontend's input checks).
+        metadata={**metadata, "code_package": bundle.name},
+        # A pickled module: torch.export cannot trace the frontend's input checks, and the
+        # pickled eager module keeps the one-line errors (docs/design.md, "Self-contained ...").
         serialization_format="pickle",
     )
     client.set_tag(run_id, TAG_MODEL_ID, info.model_id)
+    if onnx_dir is not None:
+        onnx_dir.cleanup()
     return info.model_id
+
+
+def _wants_onnx(client: MlflowClient, run: Run) -> bool:
+    tags = client.get_experiment(run.info.experiment_id).tags
+    return tags.get(EXP_TAG_ONNX) == "true"
+
+
+def _onnx_file(client: MlflowClient, run: Run, scorer: ClipScorer):
+    """`tracking.onnx: true`: the scorer as model.onnx in a temporary folder (checked against
+    onnxruntime, the agreement tagged on the run), or None with the reason tagged."""
+    import tempfile
+
+    from runner.tracking import onnx_export
+
+    folder = tempfile.TemporaryDirectory(prefix="specsweep-onnx-")
+    try:
+        path = onnx_export.export_onnx(scorer, Path(folder.name) / ONNX_FILE)
+        agreement = onnx_export.check_onnx(path, scorer)
+    except Exception as err:  # an architecture the exporter cannot take: the model still logs
+        log.warning("run %s: no ONNX file (%s: %s)", run.info.run_name, type(err).__name__, err)
+        client.set_tag(run.info.run_id, "onnx", f"failed: {type(err).__name__}: {err}"[:500])
+        folder.cleanup()
+        return None
+    client.set_tag(run.info.run_id, "onnx", agreement.line())
+    return folder
 
 
 # --------------------------------------------------------------------------- best mode

@@ -18,13 +18,14 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from models.windows import padded, sliding_windows
 from runner.errors import UserError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff")
@@ -78,8 +79,19 @@ def load_scorer(ref: str, tracking_uri: str):
 
         connect(tracking_uri)  # a missing store or a server that does not answer: exit 2
     mlflow.set_tracking_uri(tracking_uri)
+    # A model logged before models carried their code as _specsweep_model_<hash> names the
+    # top-level `frontends` and `models`: it loads with the code installed here.
+    import frontends.frontend  # noqa: F401
+    import models.scoring  # noqa: F401
+
     try:
         scorer = mlflow.pytorch.load_model(uri, map_location="cpu")
+    except (ImportError, AttributeError) as err:  # a pickle whose classes this code lacks
+        raise UserError(
+            f"model {ref}: its code does not load here ({type(err).__name__}: "
+            f"{str(err)[:150]}); it was logged by another specsweep version: score it where "
+            "that version is installed, or run its configuration again to log a new model"
+        ) from None
     except Exception as err:  # MlflowException, OSError, RestException...
         text = str(err).strip().splitlines()
         raise UserError(
@@ -112,42 +124,6 @@ def audio_files(paths: Iterable[str | Path]) -> list[Path]:
             out += found
         else:
             out.append(p)  # a missing or broken file is counted and named, not an error here
-    return out
-
-
-def sliding_windows(
-    blocks: Iterable[np.ndarray], clip_len: int, hop_len: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """(start sample, window) over a signal that arrives in blocks: windows of `clip_len` every
-    `hop_len`, plus one flush with the end if the hops leave a tail. A signal of at most
-    `clip_len` samples gives one window, the whole signal (shorter than a clip: pad it)."""
-    buffer = np.zeros(0, dtype=np.float32)
-    buffer_start = 0  # sample index of buffer[0]
-    total, next_start, last = 0, 0, None
-    for block in blocks:
-        buffer = np.concatenate([buffer, block.astype(np.float32, copy=False)])
-        total += block.size
-        while next_start + clip_len <= total:
-            a = next_start - buffer_start
-            yield next_start, buffer[a : a + clip_len].copy()
-            last, next_start = next_start, next_start + hop_len
-        # Keep what the next window needs, and the last clip for a flush window at the end.
-        drop = min(next_start - buffer_start, buffer.size - clip_len)
-        if drop > 0:
-            buffer, buffer_start = buffer[drop:], buffer_start + drop
-    if last is None:
-        yield 0, buffer[:total].copy()
-    elif last + clip_len < total:
-        yield total - clip_len, buffer[buffer.size - clip_len :].copy()
-
-
-def padded(window: np.ndarray, clip_len: int) -> np.ndarray:
-    """A window shorter than a clip, centred in zeros (as evaluation pads short segments)."""
-    if window.size >= clip_len:
-        return window
-    out = np.zeros(clip_len, dtype=np.float32)
-    offset = (clip_len - window.size) // 2
-    out[offset : offset + window.size] = window
     return out
 
 

@@ -41,6 +41,7 @@ from runner.sweep.spec import TrialSpec
 from runner.tracking import logged_models, system_metrics
 from runner.tracking.trial_runs import TrialTracker
 from runner.train import checkpoint as ckpt
+from runner.train import inference_cost
 from runner.train.artifacts import FRONTEND_PARAMS_ARTIFACT
 from runner.train.outcome import TrialPruned, TrialResult, error_reason, failure_reason, oom_reason
 from runner.train.running import EpochCallback, RunningTrial
@@ -105,6 +106,7 @@ def run_trial(
         trial.train(epoch_callback)
         metrics = trial.finish()
         trial.keep_model(log_model, Path(model_root))
+        metrics.update(inference_cost.measure_trial(trial))
     except BaseException as err:
         status, reason = failure_reason(err, store_path(tracking_uri))
         if reason == "oom":
