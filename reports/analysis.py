@@ -7,7 +7,9 @@ running, failed or pruned trial has no final MAP, and a partial mean would misle
     sigma = seed_std(configs, "test")                    # pooled seed-to-seed std, or None
     front = pareto_front(configs, "test")                # cfg_keys, fastest first
     for c in comparisons(configs, table.swept_keys, "test"):
-        print(c.sentence(table.swept_keys))   # "mel beat linear: +0.041 MAP [+0.021, +0.060], ..."
+        c.mean, c.test.significant, c.names(table.swept_keys)
+
+The sentences that word these numbers are `reports.findings`'.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 
 from reports.cost import cost_of
 from reports.labels import config_label, levels_text, sort_key
-from reports.stats import ALPHA, PairedTest, paired_test
+from reports.stats import PairedTest, paired_test
 from reports.table import SweepTable
 
 
@@ -191,48 +193,6 @@ class Comparison:
             levels_text(self.keys, self.loser, all_keys),
         )
 
-    def sentence(self, all_keys: Sequence[str]) -> str:
-        """The takeaway, worded by what the numbers support (see `difference_sentence`). With one
-        seed it says what was seen and no more; the report says once, at its top, that the noise
-        is not estimated (`reports.findings.noise_note`)."""
-        win, lose = self.names(all_keys)
-        n_pairs = len(self.pairs)
-        text = difference_sentence(win, lose, self.test, self.replicates, n_pairs)
-        return text + f", at {self.time_ratio:.2f}× the training time."
-
-
-def difference_sentence(
-    win: str, lose: str, test: PairedTest, replicates: Sequence[float], n_pairs: int
-) -> str:
-    """ "mel beat linear: +0.041 MAP [+0.021, +0.060], 12 of 12 paired comparisons (sign-flip
-    p = 0.0002)" when the 95% interval excludes 0; "no clear difference between ...: ... won 3
-    of 6 ..." when it does not; with one seed no interval at all, only what was seen (without a
-    closing full stop, so a caller can add the training time)."""
-    if not test.noise_estimated:
-        pairs = "pair" if n_pairs == 1 else "pairs"
-        spread = f" (range {min(replicates):+.3f} to {max(replicates):+.3f})" if n_pairs > 1 else ""
-        if test.mean == 0:
-            return f"{win} and {lose} tied over {n_pairs} {pairs}, +0.000 MAP{spread}"
-        return f"{win} ahead of {lose} in {test.wins} of {n_pairs} {pairs}, {test.mean:+.3f} MAP{spread}"
-    interval = f"{test.mean:+.3f} MAP [{test.low:+.3f}, {test.high:+.3f}]"
-    p = _p_text(test)
-    if test.significant:
-        return f"{win} beat {lose}: {interval}, {test.wins} of {test.n} paired comparisons ({p})"
-    return (
-        f"no clear difference between {win} and {lose}: {interval}, {win} won {test.wins} of "
-        f"{test.n} paired comparisons ({p})"
-    )
-
-
-def _p_text(test: PairedTest) -> str:
-    p = test.p_value
-    text = f"sign-flip p = {p:.2g}" if p >= 0.001 else "sign-flip p < 0.001"
-    if not test.exact:
-        text += ", sampled"
-    if test.p_floor is not None and test.p_floor > ALPHA:
-        text += f", the smallest possible with {test.n} is {test.p_floor:.2g}"
-    return text
-
 
 def factors(configs: Sequence[Configuration], keys: Sequence[str]) -> list[tuple[str, ...]]:
     """The factors to compare: each swept key that varies on its own between two configurations,
@@ -368,26 +328,6 @@ class VersusBaseline:
     def time_ratio(self) -> float:
         """Geometric mean of the per-seed ratios."""
         return float(np.exp(np.mean(np.log(self.time_ratios))))
-
-    def cost_text(self) -> str:
-        """ "1.32× dB's training time (1.28-1.37 over 6 seeds)"."""
-        n = len(self.time_ratios)
-        spread = (
-            f" ({min(self.time_ratios):.2f}–{max(self.time_ratios):.2f} over {n} seeds)"
-            if n > 1
-            else " (1 seed)"
-        )
-        return f"{self.time_ratio:.2f}× {BASELINE}'s training time{spread}"
-
-    def sentence(self, eval_set: str) -> str:
-        """ "pcen beat db: +0.021 MAP [...], 6 of 6 paired comparisons (...); 1.35× db's ..."."""
-        test = self.test(eval_set)
-        text = difference_sentence(
-            self.config.label, self.baseline.label, test, self.map_diffs[eval_set], 1
-        )
-        if not test.noise_estimated:  # what was seen; the report's top says the noise is unknown
-            text = f"{self.config.label} vs {self.baseline.label}: {test.mean:+.3f} MAP"
-        return f"{text}; {self.cost_text()}."
 
 
 def versus_baseline(

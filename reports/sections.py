@@ -25,7 +25,13 @@ from reports.cost import COLUMNS as COST_COLUMNS
 from reports.cost import LATENCY, cost_cells
 from reports.document import Block, Bullets, Heading, Image, Paragraph, Table
 from reports.durations import format_duration
-from reports.findings import map_text, noise_note, takeaway_sentences
+from reports.findings import (
+    comparison_sentence,
+    map_text,
+    noise_note,
+    takeaway_sentences,
+    versus_sentence,
+)
 from reports.learning import learning_warning
 from reports.setup import setup_lines
 from reports.table import SweepTable
@@ -174,7 +180,9 @@ def _factor_section(comps, sets, keys, drawn: set[str]) -> list[Block]:
         if comps[sets[0]]:
             blocks.append(Paragraph(f"On {sets[0]}: the sentences are in the takeaways above."))
         for s in sets[1:]:
-            blocks.append(Bullets(tuple(f"On {s}: {c.sentence(keys)}" for c in comps[s])))
+            blocks.append(
+                Bullets(tuple(f"On {s}: {comparison_sentence(c, keys)}" for c in comps[s]))
+            )
     return blocks
 
 
@@ -339,7 +347,12 @@ def _frontend_blocks(versus: Sequence[VersusBaseline], sets, learned_drawn: bool
             ),
             _cost_table(versus, sets),
             Bullets(
-                tuple(f"On {s}: {v.sentence(s)}" for s in sets for v in versus if s in v.map_diffs)
+                tuple(
+                    f"On {s}: {versus_sentence(v, s)}"
+                    for s in sets
+                    for v in versus
+                    if s in v.map_diffs
+                )
             ),
         ]
     if learned_drawn:

@@ -12,6 +12,7 @@ import pytest
 
 from reports import SweepTable, Trial, comparisons, figures, pareto_front, seed_std, summarise
 from reports.analysis import factors, within_noise_of_best
+from reports.findings import comparison_sentence
 from reports.labels import config_label, level_text, value_text
 
 KEYS = ("frontend.win_length", "frontend.scale")
@@ -53,16 +54,12 @@ def test_statements_on_a_hand_built_grid():
     comps = {c.keys: c for c in comparisons(configs, KEYS, "test")}
     # One seed: what was seen, never called a difference (tests/reports/test_report_stats.py has the
     # statistics with seeds); the report says once, above the takeaways, that the noise is unknown.
-    assert comps[("frontend.scale",)].sentence(KEYS) == (
+    assert comparison_sentence(comps[("frontend.scale",)], KEYS) == (
         "mel ahead of linear in 2 of 2 pairs, +0.045 MAP (range +0.040 to +0.050), "
         "at 1.10× the training time."
     )
-    assert (
-        comps[("frontend.win_length",)]
-        .sentence(KEYS)
-        .startswith(
-            "win_length=512 ahead of win_length=256 in 2 of 2 pairs, +0.015 MAP (range +0.010 to +0.020)"
-        )
+    assert comparison_sentence(comps[("frontend.win_length",)], KEYS).startswith(
+        "win_length=512 ahead of win_length=256 in 2 of 2 pairs, +0.015 MAP (range +0.010 to +0.020)"
     )
 
 
@@ -78,7 +75,7 @@ def test_a_split_verdict_and_a_three_level_factor():
         (("exp", 512), 0, {"test": 0.69}, 60.0),
     ]
     configs = summarise(table_of(rows, keys))
-    sentences = [c.sentence(keys) for c in comparisons(configs, keys, "test")]
+    sentences = [comparison_sentence(c, keys) for c in comparisons(configs, keys, "test")]
     one_seed = "."  # the one-seed note is the report's, said once (test_the_one_seed_note_...)
     assert (
         "pcen ahead of db in 1 of 2 pairs, +0.010 MAP (range -0.010 to +0.030), at 1.50× the "
@@ -99,7 +96,7 @@ def test_one_pair_reads_without_a_range():
     rows = HAND[:2]
     (comp,) = comparisons(summarise(table_of(rows)), KEYS, "test")
     assert (
-        comp.sentence(KEYS)
+        comparison_sentence(comp, KEYS)
         == "mel ahead of linear in 1 of 1 pair, +0.050 MAP, at 1.10× the training time."
     )
 
@@ -166,7 +163,7 @@ def test_tied_keys_are_compared_together():
     ]
     configs = summarise(table_of(rows, keys))
     assert factors(configs, keys) == [("frontend.image_size",), keys]
-    sentences = [c.sentence(keys) for c in comparisons(configs, keys, "test")]
+    sentences = [comparison_sentence(c, keys) for c in comparisons(configs, keys, "test")]
     assert sentences[0].startswith("image_size=128×512 ahead of image_size=96×512 in 1 of 1 pair")
     assert (
         "hop_length=128, image_size=128×512 ahead of hop_length=64, image_size=128×1024"

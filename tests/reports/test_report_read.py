@@ -13,6 +13,7 @@ import pytest
 from helpers.report_runs import SETS, SWEPT, merlin_grid, plausible_result, trial_name
 
 from reports.analysis import comparisons, factors, seed_std, summarise
+from reports.findings import comparison_sentence
 
 
 def test_table_equals_the_logged_metrics(store):
@@ -98,7 +99,11 @@ def test_paired_differences_match_a_hand_computation(store):
     expected = np.mean(scale[0].diffs)
     assert len(scale[0].replicates) == 12 and scale[0].mean == pytest.approx(expected)
     assert scale[0].significant
-    assert scale[0].sentence(SWEPT).startswith(f"mel beat linear: {expected:+.3f} MAP [")
-    assert f"{scale[0].wins} of 12 paired comparisons (sign-flip p" in scale[0].sentence(SWEPT)
+    assert comparison_sentence(scale[0], SWEPT).startswith(
+        f"mel beat linear: {expected:+.3f} MAP ["
+    )
+    assert f"{scale[0].wins} of 12 paired comparisons (sign-flip p" in comparison_sentence(
+        scale[0], SWEPT
+    )
     sigma = seed_std(configs, "test")
     assert 0.003 < sigma < 0.03  # generated with std 0.010

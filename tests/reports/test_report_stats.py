@@ -12,6 +12,7 @@ import pytest
 
 from reports import SweepTable, Trial, comparisons, figures, summarise, write_report
 from reports.analysis import versus_baseline
+from reports.findings import comparison_sentence, cost_text
 from reports.stats import paired_test, sign_flip_p, t_cdf, t_interval, t_quantile
 
 KEYS = ("frontend.win_length", "frontend.scale")
@@ -56,7 +57,7 @@ def test_a_planted_effect_is_found_with_the_interval_excluding_zero():
     assert comp.winner == ("mel",) and test.n == 10  # 2 pairs x 5 seeds
     assert test.significant and 0 < test.low < 0.05 < test.high < 0.07
     assert test.p_value == pytest.approx(2 / 2**10)  # all ten positive: the smallest p there is
-    sentence = comp.sentence(KEYS)
+    sentence = comparison_sentence(comp, KEYS)
     assert sentence.startswith(f"mel beat linear: {test.mean:+.3f} MAP [{test.low:+.3f}, ")
     assert "10 of 10 paired comparisons (sign-flip p = 0.002)" in sentence
 
@@ -81,9 +82,13 @@ def test_one_seed_is_never_called_significant():
     comp = scale_comparison(table)
     assert comp.winner == ("mel",) and not comp.test.noise_estimated
     assert not comp.significant and comp.test.low is None and comp.test.p_value is None
-    assert comp.sentence(KEYS).startswith("mel ahead of linear in 2 of 2 pairs, +0.2")
-    assert comp.sentence(KEYS).endswith("× the training time.")  # no verdict, no interval
-    assert "beat" not in comp.sentence(KEYS) and "[" not in comp.sentence(KEYS)
+    assert comparison_sentence(comp, KEYS).startswith("mel ahead of linear in 2 of 2 pairs, +0.2")
+    assert comparison_sentence(comp, KEYS).endswith(
+        "× the training time."
+    )  # no verdict, no interval
+    assert "beat" not in comparison_sentence(comp, KEYS) and "[" not in comparison_sentence(
+        comp, KEYS
+    )
     fig = figures.factor_effects({"test": [comp]}, KEYS)
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "1 seed: noise not estimated (bar: range)" in legend
@@ -116,7 +121,7 @@ def test_no_clear_difference_reads_as_such():
     comp = scale_comparison(SweepTable("hand", KEYS, ("test",), tuple(trials)))
     assert sorted(comp.replicates) == pytest.approx([-0.02, -0.01, 0.02, 0.03])
     low, high = t_interval([0.02, -0.01, 0.03, -0.02])
-    assert comp.sentence(KEYS) == (
+    assert comparison_sentence(comp, KEYS) == (
         f"no clear difference between mel and linear: +0.005 MAP [{low:+.3f}, {high:+.3f}], mel "
         "won 2 of 4 paired comparisons (sign-flip p = 0.88, the smallest possible with 4 is "
         "0.12), at 1.00× the training time."
@@ -206,7 +211,7 @@ def test_each_frontend_against_db_is_paired_by_seed():
     assert pcen.map_diffs["test"] == pytest.approx((0.02, 0.025, 0.015))
     assert pcen.map_diffs["field"] == pytest.approx((0.05, 0.06, 0.05))
     assert pcen.test("field").significant
-    assert pcen.cost_text() == "1.40× db's training time (1.30–1.50 over 3 seeds)"
+    assert cost_text(pcen) == "1.40× db's training time (1.30–1.50 over 3 seeds)"
     assert not versus["pcen-perband"].test("field").significant
 
 
