@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from reports.analysis import Configuration
 from reports.cost import LATENCY
 from reports.figures._style import new_figure, nth_colour
-from reports.figures.map_time import time_unit
+from reports.figures.map_time import place_labels, time_unit
 
 MAX_LABELS = 8  # past this many points only the Pareto front is named (long labels overlap)
 
@@ -31,8 +31,9 @@ def map_vs_cost(configs: Sequence[Configuration], eval_sets: Sequence[str]) -> F
         (left, lambda c: c.train_time_s / per, f"training time ({unit})"),
         (right, lambda c: c.cost[LATENCY], "CPU latency per clip (ms; batch 1, one thread)"),
     )
+    named = []
     for ax, x_of, xlabel in panels:
-        _panel(ax, shown, eval_set, x_of)
+        named.append(_panel(ax, shown, eval_set, x_of))
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
         ax.margins(x=0.15, y=0.12)
@@ -43,6 +44,9 @@ def map_vs_cost(configs: Sequence[Configuration], eval_sets: Sequence[str]) -> F
     fig.suptitle(
         "MAP vs cost: up and left is better; dashed: the Pareto front (black edge)", fontsize=12
     )
+    # Labels last: their placement needs the final layout.
+    for (ax, x_of, _), only in zip(panels, named):
+        _label(ax, shown, eval_set, x_of, only)
     return fig
 
 
@@ -55,7 +59,8 @@ def _front(shown: Sequence[Configuration], eval_set: str, x_of: Callable) -> lis
     return front
 
 
-def _panel(ax, shown: Sequence[Configuration], eval_set: str, x_of: Callable) -> None:
+def _panel(ax, shown: Sequence[Configuration], eval_set: str, x_of: Callable) -> set | None:
+    """Points, error bars and the front; the cfg_keys to label (None: all)."""
     front = _front(shown, eval_set, x_of)
     ax.step(
         [x_of(c) for c in front], [c.map_mean(eval_set) for c in front],
@@ -69,8 +74,13 @@ def _panel(ax, shown: Sequence[Configuration], eval_set: str, x_of: Callable) ->
             color=nth_colour(i), ms=9 if on_front else 7, mec="black" if on_front else "white",
             mew=1.4 if on_front else 0.8, elinewidth=1.0, capsize=2.5, zorder=3,
         )  # fmt: skip
-        if named is None or c.cfg_key in named:
-            ax.annotate(
-                c.label, (x_of(c), c.map_mean(eval_set)), xytext=(6, 5),
-                textcoords="offset points", fontsize=8, color="0.2",
-            )  # fmt: skip
+    return named
+
+
+def _label(ax, shown: Sequence[Configuration], eval_set: str, x_of: Callable, named) -> None:
+    """Each point's (or, past MAX_LABELS, each front point's) label where it overlaps nothing."""
+    place_labels(
+        ax,
+        [(x_of(c), c.map_mean(eval_set)) for c in shown],
+        [c.label if named is None or c.cfg_key in named else "" for c in shown],
+    )

@@ -169,60 +169,15 @@ _LABEL_BOX = {"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha"
 
 def _label_points(ax, configs, eval_set, label_keys, keys, per, only=None) -> None:
     """Write the swept values that colour and marker do not show next to each point (or only
-    the points whose cfg_key is in `only`), each label in the first spot around its point that
-    overlaps no other label or point (the figure is laid out first, so the overlap test sees
-    final pixel positions)."""
+    the points whose cfg_key is in `only`), placed by `place_labels`."""
     if not label_keys:
         return
-    fig = ax.figure
-    fig.canvas.draw()  # run the layout so data -> pixel transforms are final
-    renderer = fig.canvas.get_renderer()
     xy = [(c.train_time_s / per, c.map_mean(eval_set)) for c in configs]
-    pixels = ax.transData.transform(xy)
-    pad = 7.0  # a marker's half size in pixels, roughly
-    taken = [(x - pad, y - pad, x + pad, y + pad) for x, y in pixels]
-    frame = ax.get_window_extent(renderer)
-    texts = [_label_text(c, label_keys, keys) for c in configs]
-    said: list[tuple[str, float, float]] = []  # (text, pixel x, pixel y) of each label written
-    # Top to bottom, so clusters are labelled from the outside in.
-    for i in sorted(range(len(configs)), key=lambda i: -xy[i][1]):
-        c, text = configs[i], texts[i]
-        if only is not None and c.cfg_key not in only:
-            continue
-        if not text:
-            continue
-        px, py = pixels[i]
-        if any(t == text and np.hypot(px - x, py - y) < _SAME_LABEL_PX for t, x, y in said):
-            continue  # a neighbour already says it: one label for the cluster, not a pile
-        said.append((text, px, py))
-        best, best_overlap = None, np.inf
-        for offset, ha, va in _LABEL_SPOTS:
-            ann = ax.annotate(
-                text,
-                xy[i],
-                xytext=offset,
-                textcoords="offset points",
-                ha=ha,
-                va=va,
-                fontsize=8,
-                color="0.2",
-                bbox=_LABEL_BOX,
-            )
-            ann.set_in_layout(False)
-            box = ann.get_window_extent(renderer)
-            box = (box.x0, box.y0, box.x1, box.y1)
-            inside = _overlap(box, (frame.x0, frame.y0, frame.x1, frame.y1))
-            outside = (box[2] - box[0]) * (box[3] - box[1]) - inside
-            overlap = sum(_overlap(box, t) for t in taken) + 10 * outside
-            if overlap < best_overlap:
-                if best is not None:
-                    best[0].remove()
-                best, best_overlap = (ann, box), overlap
-            else:
-                ann.remove()
-            if overlap == 0:
-                break
-        taken.append(best[1])
+    texts = [
+        _label_text(c, label_keys, keys) if only is None or c.cfg_key in only else ""
+        for c in configs
+    ]
+    place_labels(ax, xy, texts)
     names = " · ".join(key_name(k, keys) for k in label_keys)
     ax.text(
         0.01,
@@ -233,6 +188,57 @@ def _label_points(ax, configs, eval_set, label_keys, keys, per, only=None) -> No
         va="top",
         color="0.2",
     )
+
+
+def place_labels(ax, xy: Sequence[tuple[float, float]], texts: Sequence[str]) -> None:
+    """Write texts[i] next to the point xy[i] (data coordinates; "" for no label), each in the
+    first spot around its point that overlaps no other label or point and stays inside the axes
+    (the figure is laid out first, so the overlap test sees final pixel positions); a label that
+    a nearby point already says is written once for the cluster."""
+    fig = ax.figure
+    fig.canvas.draw()  # run the layout so data -> pixel transforms are final
+    renderer = fig.canvas.get_renderer()
+    pixels = ax.transData.transform(xy)
+    pad = 7.0  # a marker's half size in pixels, roughly
+    taken = [(x - pad, y - pad, x + pad, y + pad) for x, y in pixels]
+    frame = ax.get_window_extent(renderer)
+    said: list[tuple[str, float, float]] = []  # (text, pixel x, pixel y) of each label written
+    # Top to bottom, so clusters are labelled from the outside in.
+    for i in sorted(range(len(xy)), key=lambda i: -xy[i][1]):
+        text = texts[i]
+        if not text:
+            continue
+        px, py = pixels[i]
+        if any(t == text and np.hypot(px - x, py - y) < _SAME_LABEL_PX for t, x, y in said):
+            continue  # a neighbour already says it: one label for the cluster, not a pile
+        said.append((text, px, py))
+        taken.append(_best_spot(ax, xy[i], text, renderer, frame, taken))
+
+
+def _best_spot(ax, point, text, renderer, frame, taken) -> tuple[float, ...]:
+    """Annotate `point` with `text` at the spot of _LABEL_SPOTS that overlaps the `taken` boxes
+    least (leaving the axes counts tenfold); the chosen label's pixel box."""
+    best, best_overlap = None, np.inf
+    for offset, ha, va in _LABEL_SPOTS:
+        ann = ax.annotate(
+            text, point, xytext=offset, textcoords="offset points", ha=ha, va=va,
+            fontsize=8, color="0.2", bbox=_LABEL_BOX,
+        )  # fmt: skip
+        ann.set_in_layout(False)
+        box = ann.get_window_extent(renderer)
+        box = (box.x0, box.y0, box.x1, box.y1)
+        inside = _overlap(box, (frame.x0, frame.y0, frame.x1, frame.y1))
+        outside = (box[2] - box[0]) * (box[3] - box[1]) - inside
+        overlap = sum(_overlap(box, t) for t in taken) + 10 * outside
+        if overlap < best_overlap:
+            if best is not None:
+                best[0].remove()
+            best, best_overlap = (ann, box), overlap
+        else:
+            ann.remove()
+        if overlap == 0:
+            break
+    return best[1]
 
 
 def _label_text(c: Configuration, label_keys: Sequence[str], keys: Sequence[str]) -> str:
