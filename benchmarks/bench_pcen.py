@@ -12,7 +12,6 @@ comes from a waveform that needs none). The printed speed-up is baseline / new, 
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import sys
 import time
@@ -22,30 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.pcen_reference import reference_pcen as baseline_pcen
 from frontends import functional
 from runner.tracking.trial_runs import cpu_model
-
-
-def baseline_smoother(energy: torch.Tensor, smoothing: torch.Tensor, init: str) -> torch.Tensor:
-    """The smoother before issue 22: one rfft/irfft pair at the frame count (+ edge correction)."""
-    n_time = energy.shape[-1]
-    theta = torch.arange(n_time // 2 + 1, dtype=energy.dtype) * (2 * math.pi / n_time)
-    one_minus_z = torch.complex(2 * torch.sin(theta / 2) ** 2, torch.sin(theta))
-    z = torch.polar(torch.ones_like(theta), -theta)
-    response = smoothing / (one_minus_z + smoothing * z)
-    looped = torch.fft.irfft(torch.fft.rfft(energy, dim=-1) * response, n=n_time, dim=-1)
-    if init != "loop":
-        start = torch.ones_like(energy[..., :1]) if init == "librosa" else energy[..., :1]
-        steps = torch.arange(1, n_time + 1, dtype=energy.dtype)
-        decay = torch.exp(steps * torch.log1p(-smoothing))
-        looped = looped + decay * (start - looped[..., -1:])
-    return looped.clamp_min(0.0)
-
-
-def baseline_pcen(energy, smoothing, gain, bias, power, eps, init="loop"):
-    smooth = baseline_smoother(energy, smoothing, init)
-    agc = torch.exp(-gain * torch.log(eps + smooth))
-    return bias.pow(power) * torch.expm1(power * torch.log1p(energy * agc / bias))
 
 
 def baseline_exp(spec, a, floor=1e-12):

@@ -1,44 +1,20 @@
 """The fast PCEN and exp (blocked-scan smoother, closed-form backward) against the implementation
-they replaced, kept here as the float64 reference: the FFT smoother with autograd through the
+they replaced (benchmarks/pcen_reference.py), the float64 reference: the FFT smoother with autograd through the
 formulas. Values and gradients agree to 1e-6 relative over random shapes, frame counts 1 to 2000
 (primes included), every init, global and per band; `gradcheck` checks the backward itself."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 
+from benchmarks.pcen_reference import reference_pcen
 from frontends import _smoother, functional
 from frontends._names import PCEN_INITS
 
 RTOL = 1e-6
 # Frame counts: tiny, around the block lengths, primes (the FFT's slow sizes), the demo's 517.
 FRAMES = (1, 2, 3, 7, 24, 47, 64, 65, 97, 128, 251, 517, 1009, 1999, 2000)
-
-
-def reference_smoother(energy: torch.Tensor, smoothing: torch.Tensor, init: str) -> torch.Tensor:
-    """The smoother as it was: the looped one as one rfft/irfft pair at the frame count."""
-    n_time = energy.shape[-1]
-    dtype = energy.dtype
-    theta = torch.arange(n_time // 2 + 1, dtype=dtype) * (2 * math.pi / n_time)
-    one_minus_z = torch.complex(2 * torch.sin(theta / 2) ** 2, torch.sin(theta))
-    z = torch.polar(torch.ones_like(theta), -theta)
-    response = smoothing / (one_minus_z + smoothing * z)
-    looped = torch.fft.irfft(torch.fft.rfft(energy, dim=-1) * response, n=n_time, dim=-1)
-    if init != "loop":
-        start = torch.ones_like(energy[..., :1]) if init == "librosa" else energy[..., :1]
-        steps = torch.arange(1, n_time + 1, dtype=dtype)
-        decay = torch.exp(steps * torch.log1p(-smoothing))
-        looped = looped + decay * (start - looped[..., -1:])
-    return looped.clamp_min(0.0)
-
-
-def reference_pcen(energy, smoothing, gain, bias, power, eps, init):
-    smooth = reference_smoother(energy, smoothing, init)
-    agc = torch.exp(-gain * torch.log(eps + smooth))
-    return bias.pow(power) * torch.expm1(power * torch.log1p(energy * agc / bias))
 
 
 def _params(gen: torch.Generator, shape: tuple[int, ...]) -> list[torch.Tensor]:
