@@ -49,3 +49,27 @@ def _int_at_least(text: str, low: int, message: str) -> int:
     if value < low:
         raise argparse.ArgumentTypeError(f"{text}: {message}")
     return value
+
+
+# Where `predict` and `export` look a MODEL up when neither the flag nor the environment says.
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+
+
+def add_model_tracking_uri(parser) -> None:
+    """The `--tracking-uri` of the commands that take a logged MODEL (predict, export)."""
+    parser.add_argument(
+        "--tracking-uri",
+        help=f"MLflow tracking URI (default: $SPECSWEEP_TRACKING_URI or {DEFAULT_TRACKING_URI})",
+    )
+
+
+def model_tracking_uri(args) -> str:
+    """--tracking-uri, else $SPECSWEEP_TRACKING_URI, else DEFAULT_TRACKING_URI; a scheme MLflow
+    has no store for is a UserError (exit 2) before any model is loaded."""
+    import os
+
+    from runner.servers.remote import TRACKING_ENV, check_tracking_scheme
+
+    uri = args.tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
+    check_tracking_scheme(uri)
+    return uri

@@ -19,10 +19,9 @@ import os
 import sys
 from pathlib import Path
 
-from runner.commands import help_from_doc
+from runner.commands import add_model_tracking_uri, help_from_doc, model_tracking_uri
 from runner.errors import UserError
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXIT_DISAGREES = 1
 
 
@@ -34,15 +33,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("model", metavar="MODEL", help="run id, runs:/..., models:/... or folder")
     parser.add_argument("--onnx", type=Path, required=True, metavar="FILE", help="the ONNX file")
-    parser.add_argument(
-        "--tracking-uri",
-        help=f"MLflow tracking URI (default: $SPECSWEEP_TRACKING_URI or {DEFAULT_TRACKING_URI})",
-    )
+    add_model_tracking_uri(parser)
     return parser
 
 
 def command(args: argparse.Namespace) -> int:
-    from runner.servers.remote import TRACKING_ENV
     from runner.tracking import onnx_export
     from runner.train import predict
 
@@ -54,7 +49,7 @@ def command(args: argparse.Namespace) -> int:
         raise UserError(f"--onnx {out}: folder {out.parent} does not exist; create it first")
     if not os.access(out.parent, os.W_OK):
         raise UserError(f"--onnx {out}: folder {out.parent} is not writable; choose another")
-    uri = args.tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
+    uri = model_tracking_uri(args)
     scorer = predict.load_scorer(args.model, uri)
     print(
         f"export: {len(scorer.classes)} classes, clips of {scorer.clip_s:g} s at "

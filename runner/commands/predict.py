@@ -16,15 +16,13 @@ one Raven Pro selection table per recording with a box per window and class scor
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-from runner.commands import help_from_doc
+from runner.commands import add_model_tracking_uri, help_from_doc, model_tracking_uri
 from runner.errors import UserError
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXIT_BAD_FILES = 1
 
 
@@ -46,22 +44,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--hop-s", type=float, help="window hop in seconds (default: a clip)")
     parser.add_argument("--batch-size", type=int, default=64, help="windows per batch (64)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when available)")
-    parser.add_argument(
-        "--tracking-uri",
-        help=f"MLflow tracking URI (default: $SPECSWEEP_TRACKING_URI or {DEFAULT_TRACKING_URI})",
-    )
+    add_model_tracking_uri(parser)
     return parser
 
 
 def command(args: argparse.Namespace) -> int:
     from runner.data.cache import BadAudio
-    from runner.servers.remote import TRACKING_ENV, check_tracking_scheme
     from runner.train import predict
     from runner.train.trial import resolve_device
 
     predict.check_options(args.hop_s, args.threshold, args.batch_size)
-    uri = args.tracking_uri or os.environ.get(TRACKING_ENV) or DEFAULT_TRACKING_URI
-    check_tracking_scheme(uri)
+    uri = model_tracking_uri(args)
     device = resolve_device(args.device)
     files = predict.audio_files(args.audio)
     predict.check_outputs(args.out, args.raven)  # before the model is loaded

@@ -158,6 +158,11 @@ CASES = [
         ["gopher://"],
     ),
     (
+        "uri-scheme-export",
+        lambda t: ["export", "m", "--onnx", str(t / "m.onnx"), "--tracking-uri", "gopher://x"],
+        ["gopher://"],
+    ),
+    (
         "slots-100000",
         lambda t: ["sweep", sweep_file(t, sections()), "--slots", "100000"],
         ["slots: 100,000", "--allow-large"],
