@@ -38,6 +38,8 @@ def _dot_like(x: torch.Tensor, y: torch.Tensor, like: torch.Tensor) -> torch.Ten
     """`sum(x * y)` reduced to `like`'s shape; one BLAS dot (no temporary) for a global parameter."""
     if like.numel() == 1 and x.is_contiguous() and y.is_contiguous():
         return torch.dot(x.reshape(-1), y.reshape(-1)).reshape(like.shape)
+    if like.numel() == x.shape[-2]:  # per band: a dot along time, then a sum of (..., F)
+        return torch.linalg.vecdot(x, y).sum(dim=tuple(range(x.ndim - 2))).reshape(like.shape)
     return _sum_like(x * y, like)
 
 
@@ -120,15 +122,19 @@ class PcenFunction(torch.autograd.Function):
 
 class ExpFunction(torch.autograd.Function):
     """`max(S, floor) ** w`, w = 1 / (1 + e^a) = sigmoid(-a): one log and one exp forward; the
-    backward reads log(max(S, floor)) and the output: dy/da = -w (1 - w) y log(S)."""
+    backward reads log(max(S, floor)) and the output: dy/da = -w (1 - w) y log(S). When S needs
+    no gradient, only the product y log(S) is kept."""
 
     @staticmethod
     def forward(ctx, spec, a, floor):
         weight = torch.sigmoid(-a)
-        log_spec = torch.log(spec.clamp_min(floor))
-        y = torch.exp(log_spec * weight)
-        ctx.save_for_backward(spec, a, log_spec, y)
+        log_spec = spec.clamp_min(floor).log_()
+        y = (log_spec * weight).exp_()
         ctx.floor = floor
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward(spec, a, log_spec, y)
+        else:  # a frontend's spectrogram: a's gradient reads only y log(S), made here in place
+            ctx.save_for_backward(None, a, log_spec.mul_(y), None)
         return y
 
     @staticmethod
@@ -138,11 +144,28 @@ class ExpFunction(torch.autograd.Function):
         grad = grad.contiguous()
         grad_spec = grad_a = None
         if ctx.needs_input_grad[1]:
-            grad_a = -weight * (1.0 - weight) * _dot_like(grad * y, log_spec, a)
+            y_log = log_spec if y is None else y * log_spec
+            grad_a = -weight * (1.0 - weight) * _dot_like(grad, y_log, a)
         if ctx.needs_input_grad[0]:
             # d/dS S^w = w S^w / S above the floor, 0 below it (clamp_min's gradient).
             grad_spec = torch.where(spec >= ctx.floor, grad * y * weight / spec, 0.0)
         return grad_spec, grad_a, None
+
+
+def _extreme(x: torch.Tensor, largest: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """The min (max) of each example `x (..., H, W)` and its flat index, both `(..., 1)`: the
+    extreme of each row (a vectorised reduction), the row holding the overall one, and the
+    position in that row. On the CPU that is ~3x faster than `min(dim)` with indices over the
+    flattened example, which does not vectorise. Ties: the first row, then the first position."""
+    rows = x.amax(dim=-1) if largest else x.amin(dim=-1)  # (..., H)
+    value, row = rows.max(dim=-1, keepdim=True) if largest else rows.min(dim=-1, keepdim=True)
+    line = torch.gather(x, -2, row.unsqueeze(-1).expand(*row.shape, x.shape[-1]))  # (..., 1, W)
+    col = (
+        line.squeeze(-2).argmax(dim=-1, keepdim=True)
+        if largest
+        else line.squeeze(-2).argmin(dim=-1, keepdim=True)
+    )
+    return value, row * x.shape[-1] + col
 
 
 class MinMaxFunction(torch.autograd.Function):
@@ -159,9 +182,8 @@ class MinMaxFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         flat = x.flatten(-2)  # (..., H*W)
-        # min/max with their indices: one pass each, about half of argmin/argmax + gather on CPU.
-        lo, lo_at = flat.min(dim=-1, keepdim=True)  # (..., 1)
-        hi, hi_at = flat.max(dim=-1, keepdim=True)
+        lo, lo_at = _extreme(x, largest=False)  # (..., 1)
+        hi, hi_at = _extreme(x, largest=True)
         span = hi - lo
         scale = 1.0 / torch.where(span > 0, span, torch.ones_like(span))
         y = (flat - lo).mul_(scale).view(x.shape)

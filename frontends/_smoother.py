@@ -15,6 +15,8 @@ that gives `M^loop_{T-1} = M^0_{T-1} / (1 - a^T)`. A run started at `M_{-1} = c`
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 # Block lengths tried: the one that pads the time axis least wins (ties: the longer block, fewer
@@ -35,6 +37,65 @@ def _powers(log_a: torch.Tensor, exponents: torch.Tensor) -> torch.Tensor:
     return torch.exp(exponents * log_a.unsqueeze(-1))  # (F', 1, ...) broadcast
 
 
+class _Plan(NamedTuple):
+    """Everything of the scan that depends only on the smoothing, the frame count and the direction."""
+
+    block: int
+    n_blocks: int
+    pad: int
+    log_a: torch.Tensor  # (F', 1): log(1 - s)
+    kernel: torch.Tensor  # (F', L, L): the in-block products
+    carry: torch.Tensor  # (F', nb, nb): the carries between blocks
+    start_gain: torch.Tensor  # (F', nb): A^(blocks before k), the start state's weight per block
+    decay: torch.Tensor  # (F', 1, L): a^(i+1) (a^(L-i) reversed)
+
+
+# The last plans made on the CPU, keyed by everything but the smoothing's values, which are
+# compared (a few dozen numbers): the frontend runs a CPU batch in chunks, and each chunk's
+# forward and backward would otherwise rebuild the same per-band (F, L, L) kernel, measured as
+# most of a per-band smoother's time (benchmarks/RESULTS.md).
+_PLANS: dict[tuple, tuple[torch.Tensor, _Plan]] = {}
+_MAX_PLANS = 8
+
+
+def _plan(s: torch.Tensor, n_time: int, reverse: bool) -> _Plan:
+    """The scan's matrices for `s` `(F', 1)`, reused while `s` keeps its values (CPU, no graph)."""
+    cacheable = (
+        s.device.type == "cpu"
+        and not (s.requires_grad and torch.is_grad_enabled())  # the matrices carry no graph
+        and not torch.compiler.is_compiling()
+    )
+    if not cacheable:
+        return _make_plan(s, n_time, reverse)
+    key = (n_time, reverse, s.dtype, tuple(s.shape))
+    hit = _PLANS.get(key)
+    if hit is not None and torch.equal(hit[0], s):
+        return hit[1]
+    plan = _make_plan(s, n_time, reverse)
+    if len(_PLANS) >= _MAX_PLANS and key not in _PLANS:
+        _PLANS.pop(next(iter(_PLANS)))
+    _PLANS[key] = (s.detach().clone(), plan)
+    return plan
+
+
+def _make_plan(s: torch.Tensor, n_time: int, reverse: bool) -> _Plan:
+    log_a = torch.log1p(-s)  # log(1 - s)
+    block = block_length(n_time)
+    n_blocks = -(-n_time // block)
+    steps = torch.arange(block, dtype=s.dtype, device=s.device)
+    lag = steps - steps[:, None]  # lag[j, i] = i - j: frame j feeds frame i >= j (or i <= j)
+    lag = -lag if reverse else lag
+    kernel = torch.where(lag >= 0, s.unsqueeze(-1) * _powers(log_a, lag.clamp_min(0)), 0.0)
+    blk = torch.arange(n_blocks, dtype=s.dtype, device=s.device)
+    blk_lag = blk - blk[:, None]
+    blk_lag = -blk_lag if reverse else blk_lag
+    carry = torch.where(blk_lag >= 0, _powers(log_a * block, blk_lag.clamp_min(0)), 0.0)
+    start_gain = _powers(log_a * block, blk.flip(0) if reverse else blk)[:, 0]  # (F', nb)
+    decay = _powers(log_a, block - steps if reverse else steps + 1)  # (F', 1, L)
+    pad = n_blocks * block - n_time
+    return _Plan(block, n_blocks, pad, log_a, kernel, carry, start_gain, decay)
+
+
 def smooth(
     x: torch.Tensor, smoothing: torch.Tensor, start: torch.Tensor | None, reverse: bool = False
 ) -> torch.Tensor:
@@ -47,30 +108,19 @@ def smooth(
     """
     n_time = x.shape[-1]
     s = smoothing.reshape(-1, 1).to(x.dtype)  # (F', 1), F' = 1 or F
-    log_a = torch.log1p(-s)  # log(1 - s)
-    block = block_length(n_time)
-    n_blocks = -(-n_time // block)
-    pad = n_blocks * block - n_time
+    plan = _plan(s, n_time, reverse)
+    block, n_blocks, pad, log_a = plan.block, plan.n_blocks, plan.pad, plan.log_a
     blocks = torch.nn.functional.pad(x, (pad, 0) if reverse else (0, pad)) if pad else x
     blocks = blocks.reshape(*x.shape[:-1], n_blocks, block)  # (..., F, nb, L)
-
-    steps = torch.arange(block, dtype=x.dtype, device=x.device)
-    lag = steps - steps[:, None]  # lag[j, i] = i - j: frame j feeds frame i >= j (or i <= j)
-    lag = -lag if reverse else lag
-    kernel = torch.where(lag >= 0, s.unsqueeze(-1) * _powers(log_a, lag.clamp_min(0)), 0.0)
-    local = _block_products(blocks, kernel)  # (..., F, nb, L): each block from a state of 0
+    local = _block_products(blocks, plan.kernel)  # (..., F, nb, L): each block from a state of 0
     # Carries: the state at each block's far edge for a run started at 0, T0_k = sum over the
     # blocks j before k (in the direction of the run) of A^|k-j| edge_j, A = a^L: one product with
     # a triangular (nb x nb) matrix.
-    blk = torch.arange(n_blocks, dtype=x.dtype, device=x.device)
-    blk_lag = blk - blk[:, None]
-    blk_lag = -blk_lag if reverse else blk_lag
-    carry = torch.where(blk_lag >= 0, _powers(log_a * block, blk_lag.clamp_min(0)), 0.0)
     edge = local[..., 0 if reverse else -1]  # (..., F, nb)
-    if carry.shape[0] == 1:
-        ends = edge @ carry[0]  # (..., F, nb): T0_k
+    if plan.carry.shape[0] == 1:
+        ends = edge @ plan.carry[0]  # (..., F, nb): T0_k
     else:
-        ends = (edge.unsqueeze(-2) @ carry).squeeze(-2)
+        ends = (edge.unsqueeze(-2) @ plan.carry).squeeze(-2)
     if start is None:
         # M^0 at the run's last real frame (t = 0 reversed, T - 1 forward), `block - pad` steps
         # after the far edge of the block before it.
@@ -82,12 +132,10 @@ def smooth(
     # The state entering block k: T0 of the block before it plus A^(blocks before k) c.
     if reverse:
         entering = torch.nn.functional.pad(ends[..., 1:], (0, 1))
-        entering = entering + _powers(log_a * block, blk.flip(0))[:, 0] * start  # (..., F, nb)
-        decay = _powers(log_a, block - steps)  # (F', 1, L): a^(L-i)
     else:
         entering = torch.nn.functional.pad(ends[..., :-1], (1, 0))
-        entering = entering + _powers(log_a * block, blk)[:, 0] * start
-        decay = _powers(log_a, steps + 1)  # a^(i+1)
+    entering = entering + plan.start_gain * start  # (..., F, nb)
+    decay = plan.decay
     if local.requires_grad:  # autograd saved `edge`, a view of `local`: no in-place edits
         out = local.addcmul(entering.unsqueeze(-1), decay)  # (..., F, nb, L)
     elif local.is_contiguous():

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from models.config import ModelConfig
+from models.stem import write_out_input_gradient
 
 _OFFLINE_HINT = (
     "download them once on a machine with internet access, e.g. "
@@ -100,6 +101,8 @@ def create_classifier(frontend_cfg, model_cfg: ModelConfig, n_classes: int) -> C
 
     frontend = build_frontend(frontend_cfg)
     backbone = create_backbone(model_cfg, frontend_cfg.out_channels, n_classes)
+    if any(p.requires_grad for p in frontend.parameters()):  # the image will need a gradient
+        write_out_input_gradient(backbone, frontend_cfg.out_channels)
     return Classifier(frontend, backbone)
 
 

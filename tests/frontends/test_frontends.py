@@ -109,15 +109,22 @@ def test_a_batch_equals_its_items_one_by_one(variant):
         torch.testing.assert_close(frontend(clip)[0], batch[i], rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("variant", ["db", "none", "pcen-loop-per-band", "three-channels"])
-def test_cpu_chunks_give_the_whole_batch_result_and_gradients(variant, monkeypatch):
-    """On a CPU the batch runs in chunks of clips (cache-sized intermediates): same images and
-    same gradients as one pass over the whole batch."""
+@pytest.mark.parametrize(
+    "variant", ["db", "none", "exp-per-band", "pcen-loop-per-band", "three-channels"]
+)
+@pytest.mark.parametrize("compress_values", [1, 1 << 40])
+def test_cpu_chunks_give_the_whole_batch_result_and_gradients(
+    variant, compress_values, monkeypatch
+):
+    """On a CPU the batch runs in chunks of clips (cache-sized intermediates), and a learning
+    compression in chunks of its own (CPU_COMPRESS_VALUES, here one clip or the whole batch):
+    same images and same gradients as one pass over the whole batch."""
     frontend = build_frontend(_cfg(variant, "mel", image_size=(24, 50)))
     clips = torch.randn(5, SHORT) * torch.linspace(0.01, 1.0, 5)[:, None]
 
     def run(chunk_values: int):
         monkeypatch.setattr(frontend_module, "CPU_CHUNK_VALUES", chunk_values)
+        monkeypatch.setattr(frontend_module, "CPU_COMPRESS_VALUES", compress_values)
         frontend.zero_grad()
         image = frontend(clips)
         if _learnable(frontend):

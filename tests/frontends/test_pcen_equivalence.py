@@ -136,3 +136,51 @@ def test_a_constant_example_normalises_to_zeros_with_a_finite_gradient():
     (grad,) = torch.autograd.grad((y * torch.arange(30.0).view(2, 3, 5)).sum(), x)
     # Scaled by 1 and shifted by the minimum: the shift's gradient (-sum g) lands on one element.
     assert torch.isfinite(grad).all() and grad.sum().abs() < 1e-12
+
+
+def test_the_smoothers_reused_matrices_follow_the_smoothing_values():
+    """The CPU scan keeps its last matrices while the smoothing keeps its values (the chunks of a
+    batch, forward and backward); a smoothing changed in place, as an optimiser step does, gets
+    new ones."""
+    gen = torch.Generator().manual_seed(5)
+    energy = _energy(gen, (2, 4, 97)).detach()
+    smoothing = 0.01 + 0.5 * torch.rand((4, 1), generator=gen, dtype=torch.float64)
+    for _ in range(2):  # the second run takes the cached plan
+        for reverse in (False, True):
+            ref = reference_smooth(energy, smoothing, reverse)
+            ours = _smoother.smooth(energy, smoothing, None, reverse=reverse)
+            torch.testing.assert_close(ours, ref, rtol=1e-10, atol=1e-14)
+        with torch.no_grad():
+            smoothing.mul_(0.5)  # an optimiser step: same tensor, new values
+
+
+def reference_smooth(energy: torch.Tensor, smoothing: torch.Tensor, reverse: bool) -> torch.Tensor:
+    """The looped smoother by its definition: the recursion run over the input tiled 50 times."""
+    x = energy.flip(-1) if reverse else energy
+    state = torch.zeros(x.shape[:-1], dtype=x.dtype)
+    s = smoothing[:, 0]
+    for _ in range(50):
+        out = []
+        for t in range(x.shape[-1]):
+            state = s * x[..., t] + (1 - s) * state
+            out.append(state)
+    out = torch.stack(out, -1)
+    return out.flip(-1) if reverse else out
+
+
+@pytest.mark.parametrize("largest", [False, True])
+def test_min_max_extremes_and_their_positions(largest):
+    """`_extreme`: the min (max) of each example and the flat index `min(dim)` gives, ties included."""
+    from frontends._autograd import _extreme
+
+    gen = torch.Generator().manual_seed(6)
+    x = torch.rand((3, 2, 7, 11), generator=gen)
+    x[0, 0, 2, 3] = x[0, 0, 5, 1] = x[0, 0, 1, 9] = -1.0 if not largest else 2.0  # tied extremes
+    x[1, 1] = 0.5  # a constant example
+    flat = x.flatten(-2)
+    value, at = _extreme(x, largest)
+    ref_value = (flat.amax if largest else flat.amin)(dim=-1, keepdim=True)
+    assert torch.equal(value, ref_value)
+    assert torch.equal(torch.gather(flat, -1, at), ref_value)  # the index points at the extreme
+    assert at[0, 0].item() == 1 * 11 + 9  # ties: the first row holding it, then the first column
+    assert at[1, 1].item() == 0
