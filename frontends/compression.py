@@ -102,6 +102,13 @@ class ExpCompression(nn.Module):
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         return functional.exp_compress(spec, self.a)
 
+    def normalized_image(
+        self, spec: torch.Tensor, size: tuple[int, int] | None
+    ) -> torch.Tensor | None:
+        """This compression, the [0, 1] normalisation and the resize as one step `(B, 1, H', W')`
+        when that has a cheaper backward (`functional.exp_image`), else None."""
+        return functional.exp_image(spec, self.a, size)
+
     def extra_repr(self) -> str:
         return f"a_shape={tuple(self.a.shape)}, learnable={isinstance(self.a, nn.Parameter)}"
 

@@ -181,6 +181,12 @@ class Frontend(nn.Module):
         with torch.autocast(device_type=spec.device.type, enabled=False):
             channels = []
             for compression in self.compressions.values():
+                fused = getattr(compression, "normalized_image", None)
+                if self.cfg.normalize_after and fused is not None:
+                    image = fused(spec, self.cfg.image_size)  # (B, 1, H', W'), or None
+                    if image is not None:
+                        channels.append(image)
+                        continue
                 image = compression(spec)  # (B, F, T)
                 if self.cfg.normalize_after:
                     # `none` returns `spec` itself, which the next compression still reads.

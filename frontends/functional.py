@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from . import _autograd, _resize, _smoother, filterbanks
+from . import _autograd, _fused, _resize, _smoother, filterbanks
 from ._names import PCEN_INITS, WINDOW_NAMES
 
 # --------------------------------------------------------------------------------------------
@@ -161,6 +161,17 @@ def exp_compress(spec: torch.Tensor, a: torch.Tensor, floor: float = 1e-12) -> t
     if _records_grad(spec, a):
         return _autograd.ExpFunction.apply(spec, a, floor)
     return spec.clamp_min(floor).pow(torch.sigmoid(-a))  # 1 / (1 + e^a) = sigmoid(-a)
+
+
+def exp_image(
+    spec: torch.Tensor, a: torch.Tensor, size: tuple[int, int] | None, floor: float = 1e-12
+) -> torch.Tensor | None:
+    """`resize(normalize_min_max(exp_compress(spec, a, floor)).unsqueeze(1), size)` as one
+    autograd function (`_fused`: no gradient image in the backward) while training a global
+    exponent on a spectrogram that needs no gradient; None otherwise (run the three steps)."""
+    if a.numel() != 1 or spec.requires_grad or not _records_grad(a):
+        return None
+    return _fused.ExpImageFunction.apply(spec, a, floor, None if size is None else tuple(size))
 
 
 def pcen_smoother(

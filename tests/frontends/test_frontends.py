@@ -99,7 +99,7 @@ def test_forward_backward_no_nan(variant, scale):
 
 
 @pytest.mark.parametrize(
-    "variant", ["db", "exp-per-band", "pcen-loop-per-band", "pcen-librosa", "three-channels"]
+    "variant", ["db", "exp", "exp-per-band", "pcen-loop-per-band", "pcen-librosa", "three-channels"]
 )
 def test_a_batch_equals_its_items_one_by_one(variant):
     frontend = build_frontend(_cfg(variant, "mel", image_size=(24, 50)))
@@ -110,7 +110,7 @@ def test_a_batch_equals_its_items_one_by_one(variant):
 
 
 @pytest.mark.parametrize(
-    "variant", ["db", "none", "exp-per-band", "pcen-loop-per-band", "three-channels"]
+    "variant", ["db", "none", "exp", "exp-per-band", "pcen-loop-per-band", "three-channels"]
 )
 @pytest.mark.parametrize("compress_values", [1, 1 << 40])
 def test_cpu_chunks_give_the_whole_batch_result_and_gradients(

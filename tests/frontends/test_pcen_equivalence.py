@@ -184,3 +184,43 @@ def test_min_max_extremes_and_their_positions(largest):
     assert torch.equal(torch.gather(flat, -1, at), ref_value)  # the index points at the extreme
     assert at[0, 0].item() == 1 * 11 + 9  # ties: the first row holding it, then the first column
     assert at[1, 1].item() == 0
+
+
+def _unfused_exp_image(spec, a, size):
+    image = functional.normalize_min_max(functional.exp_compress(spec, a)).unsqueeze(1)
+    return image if size is None else functional.resize(image, size)
+
+
+@pytest.mark.parametrize("size", [(16, 20), (24, 90), (40, 10), None])
+def test_fused_exp_image_equals_the_three_steps(size):
+    """`functional.exp_image` (exp -> normalise -> resize as one function): the same image bit for
+    bit, and the exponent's gradient of the three separate functions; gradcheck in float64."""
+    gen = torch.Generator().manual_seed(7)
+    spec = _energy(gen, (3, 24, 45)).detach()
+    spec[1] = 0.25  # a constant example
+    spec[2, 3, 4] = spec[2, 7, 9] = 0.0  # tied minima (floored)
+    for dtype in (torch.float32, torch.float64):
+        a = torch.tensor([[0.3]], dtype=dtype, requires_grad=True)
+        x = spec.to(dtype)
+        fused = functional.exp_image(x, a, size)
+        unfused = _unfused_exp_image(x, a, size)
+        assert fused is not None and fused.grad_fn is not None
+        assert torch.equal(fused, unfused)
+        weights = torch.randn(fused.shape, generator=gen, dtype=torch.float64).to(dtype)
+        (got,) = torch.autograd.grad((fused * weights).sum(), a)
+        (want,) = torch.autograd.grad((unfused * weights).sum(), a)
+        tol = 1e-4 if dtype == torch.float32 else 1e-10
+        torch.testing.assert_close(got, want, rtol=tol, atol=tol * 1e-2)
+    a = torch.tensor([[-0.4]], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a: functional.exp_image(spec, a, size), (a,))
+
+
+def test_fused_exp_image_only_where_it_applies():
+    spec = torch.rand(2, 8, 30, dtype=torch.float64)
+    per_band = torch.zeros(8, 1, dtype=torch.float64, requires_grad=True)
+    fixed = torch.zeros(1, 1, dtype=torch.float64)
+    assert functional.exp_image(spec, per_band, (8, 10)) is None  # one number only
+    assert functional.exp_image(spec, fixed, (8, 10)) is None  # nothing to learn
+    with torch.no_grad():  # inference and export: the plain formulas
+        assert functional.exp_image(spec, fixed.requires_grad_(), (8, 10)) is None
+    assert functional.exp_image(spec.requires_grad_(), fixed, (8, 10)) is None
