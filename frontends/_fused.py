@@ -33,8 +33,7 @@ def _resized(x: torch.Tensor, size: tuple[int, int] | None) -> torch.Tensor:
     x = x.unsqueeze(1)
     if size is None or tuple(x.shape[-2:]) == tuple(size):
         return x
-    shrinks = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-    return _resize.interpolate(x, tuple(size), shrinks)
+    return _resize.interpolate(x, tuple(size), _resize.shrinks(x.shape[-2:], size))
 
 
 class ExpImageFunction(torch.autograd.Function):

@@ -19,6 +19,11 @@ import torch
 import torch.nn.functional as F
 
 
+def shrinks(in_size: tuple[int, int], size: tuple[int, int]) -> bool:
+    """Whether a resize `in_size -> size` shrinks a side, i.e. must be antialiased."""
+    return size[0] < in_size[0] or size[1] < in_size[1]
+
+
 def interpolate(image: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:
     """`F.interpolate(image, size, mode="bilinear", align_corners=False, antialias=antialias)`."""
     return F.interpolate(
@@ -55,18 +60,18 @@ def _sparse_transpose(
         return matrix.T.contiguous().to_sparse_csr()
 
 
-def _time_backward(grad: torch.Tensor, w_in: int, antialias: bool) -> torch.Tensor | None:
-    """`grad (..., W') @ A_t` `(..., W)`, or None where time keeps its size. On the CPU, outside
-    a double backward, as the CSR product `(A_t^T grad^T)^T`; else a dense product."""
+def _time_backward(grad: torch.Tensor, w_in: int, antialias: bool) -> torch.Tensor:
+    """`grad (..., W') @ A_t` `(..., W)` (`grad` itself where time keeps its size). On the CPU,
+    outside a double backward, as the CSR product `(A_t^T grad^T)^T`; else a dense product."""
     w_out = grad.shape[-1]
     if grad.device.type == "cpu" and not torch.is_grad_enabled():
         sparse = _sparse_transpose(w_in, w_out, antialias, grad.dtype)
         if sparse is None:
-            return None
+            return grad
         flat = grad.reshape(-1, w_out)
         return (sparse @ flat.T).T.reshape(*grad.shape[:-1], w_in)
     along_t = axis_matrix(w_in, w_out, antialias, grad.dtype, grad.device)  # (W', W)
-    return None if along_t is None else grad @ along_t
+    return grad if along_t is None else grad @ along_t
 
 
 class ResizeFunction(torch.autograd.Function):
@@ -83,9 +88,7 @@ class ResizeFunction(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (h_in, w_in), h_out = ctx.in_size, ctx.size[0]
         along_f = axis_matrix(h_in, h_out, ctx.antialias, grad.dtype, grad.device)  # (H', H)
-        along_t = _time_backward(grad, w_in, ctx.antialias)
-        if along_t is not None:
-            grad = along_t  # (B, C, H', W)
+        grad = _time_backward(grad, w_in, ctx.antialias)  # (B, C, H', W)
         if along_f is not None:
             grad = along_f.T @ grad  # (B, C, H, W)
         return grad.contiguous(), None, None

@@ -250,7 +250,7 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     Under autograd its backward is two matrix products (`_resize`), not the kernel's own."""
     if tuple(image.shape[-2:]) == tuple(size):
         return image
-    shrinks = size[0] < image.shape[-2] or size[1] < image.shape[-1]
+    antialias = _resize.shrinks(image.shape[-2:], size)
     if _records_grad(image):
-        return _resize.ResizeFunction.apply(image, tuple(size), shrinks)
-    return _resize.interpolate(image, tuple(size), shrinks)
+        return _resize.ResizeFunction.apply(image, tuple(size), antialias)
+    return _resize.interpolate(image, tuple(size), antialias)
